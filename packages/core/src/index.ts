@@ -1,0 +1,12 @@
+/**
+ * @effect-kad/core: the Kademlia kernel shared by every other package.
+ *
+ * @module
+ */
+export * from "./errors.js"
+export * from "./kad/key.js"
+export * from "./record/record.js"
+export * from "./record/validator.js"
+export * from "./wire/codec.js"
+export * from "./wire/frame.js"
+export * from "./wire/peer.js"
