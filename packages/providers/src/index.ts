@@ -1,0 +1,11 @@
+/**
+ * @effect-kad/providers: provider records (storage, provide/findProviders,
+ * discovery and optimistic provide).
+ *
+ * @module
+ */
+export * from "./store/datastore.js"
+export * from "./store/errors.js"
+export * from "./store/memory.js"
+export * from "./store/provider-store.js"
+export * from "./store/service.js"
