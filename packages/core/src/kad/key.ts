@@ -90,7 +90,9 @@ export const kadIdEquals = (a: Uint8Array, b: Uint8Array): boolean => {
  * refresh looks up to fill bucket `cpl`.
  */
 export const randomKadIdWithPrefix = (base: Uint8Array, cpl: number): KadId => {
-  if (cpl < 0 || cpl >= KEYSPACE_BITS) throw new RangeError(`common prefix length must be in [0, 255], got ${cpl}`)
+  if (!Number.isInteger(cpl) || cpl < 0 || cpl >= KEYSPACE_BITS) {
+    throw new RangeError(`common prefix length must be an integer in [0, 255], got ${cpl}`)
+  }
   const out = new Uint8Array(KAD_ID_BYTES)
   crypto.getRandomValues(out)
   const fullBytes = cpl >>> 3
@@ -105,18 +107,20 @@ export const randomKadIdWithPrefix = (base: Uint8Array, cpl: number): KadId => {
 }
 
 /**
- * Normalised distance in [0, 1): the first 8 bytes of the XOR distance read
+ * Normalised distance in [0, 1): the leading 53 bits of the XOR distance read
  * as a fraction of the keyspace. Used by the network size estimator.
+ *
+ * Only 53 bits are read because that is what a double holds exactly; summing
+ * more (say 64 bits) rounds the largest distances up to exactly 1.
  */
 export const normalizedDistance = (a: Uint8Array, b: Uint8Array): number => {
-  let value = 0
-  let scale = 1 / 256
-  for (let i = 0; i < 8; i++) {
-    value += (a[i] ^ b[i]) * scale
-    scale /= 256
-  }
-  return value
+  const high = (((a[0] ^ b[0]) << 24) | ((a[1] ^ b[1]) << 16) | ((a[2] ^ b[2]) << 8) | (a[3] ^ b[3])) >>> 0
+  const low = ((a[4] ^ b[4]) << 13) | ((a[5] ^ b[5]) << 5) | ((a[6] ^ b[6]) >>> 3)
+  return (high * TWO_POW_21 + low) / TWO_POW_53
 }
+
+const TWO_POW_21 = 2 ** 21
+const TWO_POW_53 = 2 ** 53
 
 /** Hex form of a Kad ID, for logs and map keys. */
 export const kadIdToHex = (id: Uint8Array): string => {

@@ -37,19 +37,27 @@ const decodeOptions = {
   }
 }
 
-/** Encodes a message to protobuf bytes (no length prefix). */
-export const encodeMessage = (message: Partial<Message>): Uint8Array => Message.encode(message)
+/**
+ * Encodes a message to protobuf bytes (no length prefix).
+ *
+ * `type` is a plain proto3 field in go-libp2p-kad-dht and @libp2p/kad-dht, so
+ * both leave out its default, PUT_VALUE (0); we do the same, which makes our
+ * bytes identical to theirs. Every other present field is written as given
+ * (an explicit `connection: NOT_CONNECTED` stays on the wire); go and js
+ * decode a written default and an absent field alike.
+ */
+export const encodeMessage = (message: Partial<Message>): Uint8Array =>
+  Message.encode(message.type === Message.MessageType.PUT_VALUE ? { ...message, type: undefined } : message)
 
 /**
  * Decodes protobuf bytes into a message, or a {@link DecodeError} that says
- * why. Never throws.
+ * why. Never throws. An absent `type` is PUT_VALUE, the proto3 default that
+ * go and js peers leave off the wire.
  */
 export const decodeMessage = (bytes: Uint8Array): Either.Either<Message, DecodeError> => {
   try {
     const message = Message.decode(bytes, decodeOptions)
-    if (message.type == null) {
-      return Either.left(new DecodeError({ reason: "message has no type" }))
-    }
+    if (message.type == null) message.type = Message.MessageType.PUT_VALUE
     return Either.right(message)
   } catch (cause) {
     return Either.left(

@@ -48,7 +48,8 @@ export class FrameDecoder {
 
   /** True when a frame has started (prefix or part of a body) but is not complete. */
   get inFrame(): boolean {
-    return this.buffer.byteLength > 0
+    // after a complete prefix the buffer may be empty while the body is still owed
+    return this.expected >= 0 || this.buffer.byteLength > 0
   }
 
   /**
