@@ -1,0 +1,61 @@
+/**
+ * The FIND_NODE query used by peer lookups, and the decoding of the peers a
+ * response carries (shared with GET_VALUE and GET_PROVIDERS responses).
+ *
+ * @module
+ */
+
+import {
+  type Message,
+  MessageType,
+  type NetworkShape,
+  type PeerInfo,
+  peerInfoFromWire,
+  type RequestError,
+  type RequestOptions
+} from "@effect-kad/core"
+import type { PeerId } from "@libp2p/interface"
+import { Effect } from "effect"
+import type { QueryOutcome } from "./lookup.js"
+
+/**
+ * Decodes the `closerPeers` of a response, dropping unparsable entries and
+ * this node itself, and records their addresses in the peer store as the
+ * spec asks.
+ */
+export const closerPeersOf = (
+  network: NetworkShape,
+  response: Message,
+  self: PeerId = network.self
+): Effect.Effect<Array<PeerInfo>> =>
+  Effect.gen(function* () {
+    const peers: Array<PeerInfo> = []
+    for (const wire of response.closerPeers) {
+      const info = peerInfoFromWire(wire)
+      if (info === undefined || info.id.equals(self)) continue
+      peers.push(info)
+      if (info.multiaddrs.length > 0) yield* network.rememberAddresses(info)
+    }
+    return peers
+  })
+
+/**
+ * A lookup query that sends `FIND_NODE(key)` and returns the closer peers.
+ *
+ * @example
+ * ```ts
+ * const query = findNodeQuery(network, key)
+ * const result = yield* runLookup({ ...params, target: kadIdOfKey(key), seeds, self: network.self, query })
+ * ```
+ */
+export const findNodeQuery =
+  (network: NetworkShape, key: Uint8Array, options?: RequestOptions) =>
+  (peer: PeerInfo): Effect.Effect<QueryOutcome<never>, RequestError> =>
+    Effect.gen(function* () {
+      const response = yield* network.request(
+        peer.id,
+        { type: MessageType.FIND_NODE, key: key as Uint8Array<ArrayBuffer>, closerPeers: [], providerPeers: [] },
+        options
+      )
+      return { closer: yield* closerPeersOf(network, response) }
+    })

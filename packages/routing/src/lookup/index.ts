@@ -1,0 +1,2 @@
+export * from "./find-node.js"
+export * from "./lookup.js"
