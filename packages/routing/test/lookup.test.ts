@@ -44,9 +44,9 @@ const fillTables = (peers: ReadonlyArray<SimPeer>) => {
     for (const other of peers) {
       if (other === peer) continue
       const cpl = commonPrefixLength(peer.kadId, other.kadId)
-      let bucket = buckets.get(cpl)
-      if (bucket === undefined) buckets.set(cpl, (bucket = []))
-      bucket.push(other)
+      const bucket = buckets.get(cpl)
+      if (bucket === undefined) buckets.set(cpl, [other])
+      else bucket.push(other)
     }
     for (const bucket of buckets.values()) {
       // deterministic "random" choice: sort by a hash-like order

@@ -308,7 +308,7 @@ export class MemoryNetworkHub {
       connectedServers: Effect.sync(() =>
         [...node.connections]
           .map((key) => hub.nodes.get(key))
-          .filter((other): other is SimNode => other !== undefined && other.alive && other.handler !== undefined)
+          .filter((other): other is SimNode => other?.alive === true && other.handler !== undefined)
           .map((other) => hub.infoOf(other))
       ),
       isConnected: (peer) => Effect.sync(() => node.connections.has(peer.toString())),
