@@ -60,6 +60,7 @@ export interface IpnsRecord {
   readonly ttl: bigint
   /** The signer's protobuf public key, when the record carries one. */
   readonly pubKey?: Uint8Array
+  /** The signature over `"ipns-signature:"` followed by {@link IpnsRecord.data}. */
   readonly signatureV2: Uint8Array
   /** The raw signed DAG-CBOR bytes. */
   readonly data: Uint8Array
@@ -130,10 +131,8 @@ const asUint64 = (value: unknown): bigint | undefined => {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
-type Parsed = { readonly record: IpnsRecord; readonly entry: IpnsEntry }
-
 /** Every structural check of the specification's verification steps; the reason of the first failure otherwise. */
-const parse = (bytes: Uint8Array): Parsed | string => {
+const parse = (bytes: Uint8Array): IpnsRecord | string => {
   if (bytes.byteLength > MAX_IPNS_RECORD_SIZE) {
     return `record too large: ${bytes.byteLength} bytes, the limit is ${MAX_IPNS_RECORD_SIZE}`
   }
@@ -198,7 +197,7 @@ const parse = (bytes: Uint8Array): Parsed | string => {
     data: entry.data,
     ...(entry.pubKey != null ? { pubKey: entry.pubKey } : {})
   }
-  return { record, entry }
+  return record
 }
 
 /**
@@ -217,7 +216,7 @@ export const decodeIpnsRecord = (key: Uint8Array, bytes: Uint8Array): Either.Eit
   const parsed = parse(bytes)
   return typeof parsed === "string"
     ? Either.left(new InvalidRecordError({ key, reason: parsed }))
-    : Either.right(parsed.record)
+    : Either.right(parsed)
 }
 
 /** The public key that must have signed records of an IPNS name. */
@@ -293,9 +292,8 @@ export const makeIpnsValidator = (options: IpnsValidatorOptions = {}): Validator
   const now = options.now ?? Date.now
   return {
     async validate(key: Uint8Array, value: Uint8Array): Promise<void> {
-      const parsed = parse(value)
-      if (typeof parsed === "string") throw new InvalidRecordError({ key, reason: parsed })
-      const { record } = parsed
+      const record = parse(value)
+      if (typeof record === "string") throw new InvalidRecordError({ key, reason: record })
       const publicKey = signerOf(key, record)
       let verified: boolean
       try {
@@ -315,7 +313,7 @@ export const makeIpnsValidator = (options: IpnsValidatorOptions = {}): Validator
       for (let i = 0; i < values.length; i++) {
         const parsed = parse(values[i])
         if (typeof parsed === "string") continue
-        const { sequence, validUntilNanos } = parsed.record
+        const { sequence, validUntilNanos } = parsed
         if (best === -1 || sequence > bestSequence || (sequence === bestSequence && validUntilNanos > bestValidity)) {
           best = i
           bestSequence = sequence
