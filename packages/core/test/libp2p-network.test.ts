@@ -470,13 +470,18 @@ describe("Libp2pNetwork over real hosts", () => {
         expect(yield* netB.isConnected(a.peerId)).toBe(false)
 
         // a network whose scope closed removed its listeners: its stream ends instead of hanging
+        const types = ["peer:identify", "peer:update", "peer:disconnect"] as const
+        const listeners = () => types.map((type) => b.listenerCount(type))
+        const before = listeners()
         const scope = yield* Scope.make()
         const netC = yield* Libp2pNetwork.make(b).pipe(Scope.extend(scope))
+        expect(listeners()).toEqual(before.map((n) => n + 1))
         const collected = yield* netC.events.pipe(Stream.runCollect, Effect.fork)
         yield* Effect.sleep("50 millis")
         yield* Scope.close(scope, Exit.void)
         const result = yield* Fiber.await(collected).pipe(Effect.timeout("5 seconds"))
-        expect(Exit.isSuccess(result) ? Chunk.size(result.value) : 0).toBe(0)
+        expect(Exit.isSuccess(result) ? Chunk.size(result.value) : -1).toBe(0)
+        expect(listeners()).toEqual(before)
       }),
     30_000
   )

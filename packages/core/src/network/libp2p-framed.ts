@@ -127,14 +127,28 @@ export class FramedStream {
     })
   }
 
-  /** Closes the writing side gracefully (flushes first); aborts the stream if that fails. */
-  readonly close: Effect.Effect<void> = Effect.tryPromise({
+  /**
+   * Closes the writing side gracefully, once everything queued has been
+   * handed to the transport, and stops listening. When that fails the
+   * stream is reset instead.
+   */
+  readonly close: Effect.Effect<void, StreamFailure> = Effect.tryPromise({
     try: (signal) => this.stream.close({ signal }),
-    catch: (cause) => cause
+    catch: (cause) => new StreamFailure({ reason: `close failed: ${errorText(cause)}`, cause })
   }).pipe(
-    Effect.catchAll((cause) => Effect.sync(() => this.abort(`close failed: ${errorText(cause)}`))),
+    Effect.tapError((failure) => Effect.sync(() => this.abort(failure.reason))),
     Effect.ensuring(Effect.sync(() => this.detach()))
   )
+
+  /** Like {@link close} but without waiting: for callbacks that have nobody to report to. */
+  closeInBackground(): void {
+    this.detach()
+    const stream = this.stream
+    if (stream.status !== "open" || stream.writeStatus !== "writable") return
+    stream.close().catch((error: unknown) => {
+      stream.abort(error instanceof Error ? error : new StreamAbortedError(errorText(error)))
+    })
+  }
 
   /** Resets the stream (the remote sees a reset, not a clean end) and stops listening. */
   abort(reason: string): void {

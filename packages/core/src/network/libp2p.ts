@@ -290,20 +290,20 @@ class StreamPool {
     return undefined
   }
 
-  /** Keeps a stream whose exchange completed cleanly, or closes it when the pool is full. */
+  /**
+   * Keeps a stream whose exchange completed cleanly, or closes it when it
+   * cannot carry another request (the remote closed its side, sent more
+   * than was asked) or the pool is full.
+   */
   put(peer: string, framed: FramedStream): void {
-    if (!framed.isIdle) {
-      framed.abort("stream not reusable")
-      return
-    }
     const list = this.idle.get(peer) ?? []
-    if (this.closed || list.length >= this.maxPerPeer) {
-      closeInBackground(framed)
+    if (this.closed || !framed.isIdle || list.length >= this.maxPerPeer) {
+      framed.closeInBackground()
       return
     }
     const timer = setTimeout(() => {
       this.remove(peer, entry)
-      closeInBackground(framed)
+      framed.closeInBackground()
     }, this.idleMillis)
     timer.unref?.()
     const entry: IdleStream = { framed, timer }
@@ -311,7 +311,7 @@ class StreamPool {
     framed.onTerminate = () => {
       this.remove(peer, entry)
       clearTimeout(timer)
-      closeInBackground(framed)
+      framed.closeInBackground()
     }
     list.push(entry)
     this.idle.set(peer, list)
@@ -337,7 +337,7 @@ class StreamPool {
       for (const entry of list) {
         clearTimeout(entry.timer)
         entry.framed.onTerminate = undefined
-        closeInBackground(entry.framed)
+        entry.framed.closeInBackground()
       }
     }
   }
@@ -349,19 +349,6 @@ class StreamPool {
     if (index >= 0) list.splice(index, 1)
     if (list.length === 0) this.idle.delete(peer)
   }
-}
-
-const closeInBackground = (framed: FramedStream): void => {
-  framed.detach()
-  const stream = framed.stream
-  if (stream.status !== "open" || stream.writeStatus !== "writable") {
-    if (stream.status === "open" && stream.writeStatus === "closed") return
-    stream.abort(new StreamAbortedError("stream no longer usable"))
-    return
-  }
-  stream.close().catch((error: unknown) => {
-    stream.abort(error instanceof Error ? error : new StreamAbortedError(String(error)))
-  })
 }
 
 // ---------------------------------------------------------------------------
@@ -385,6 +372,22 @@ const P2P_CODE = 421
  * Builds the libp2p {@link Network} on `host`, for the lifetime of the scope:
  * host listeners are removed, idle streams closed and any `serve`
  * registration undone when it closes. The host itself is not stopped.
+ *
+ * Errors: a failed dial or a stream closed or reset before the response is
+ * a `TransientNetworkError` (after one retry on a fresh stream when a reused
+ * one turns out to be dead); an oversized or undecodable response, or a peer
+ * that does not speak the protocol, is a `ProtocolError`; the deadline is a
+ * `TimeoutError`. `serve` dies if another handler already owns the protocol
+ * on this host, since two DHTs on one protocol is a wiring mistake.
+ *
+ * @example
+ * ```ts
+ * const program = Effect.gen(function* () {
+ *   const network = yield* Libp2pNetwork.make(node, { requestTimeoutMillis: 5_000 })
+ *   yield* network.serve(handler)
+ *   return yield* network.request(peer, { type: MessageType.PING, closerPeers: [], providerPeers: [] })
+ * }).pipe(Effect.scoped)
+ * ```
  */
 export const make = (
   host: Libp2pHostLike,
@@ -619,12 +622,12 @@ export const make = (
           }
           const response = answered.value
           if (response === undefined) continue
-          const body2 = encodeMessage(response)
-          if (body2.byteLength > maxMessageSize) {
-            yield* Effect.logWarning(`DHT response of ${body2.byteLength} bytes exceeds the limit; resetting`)
+          const encoded = encodeMessage(response)
+          if (encoded.byteLength > maxMessageSize) {
+            yield* Effect.logWarning(`DHT response of ${encoded.byteLength} bytes exceeds the limit; resetting`)
             return framed.abort("response too large")
           }
-          const written = yield* Effect.either(Effect.timeout(framed.write(frame(body2)), idle))
+          const written = yield* Effect.either(Effect.timeout(framed.write(frame(encoded)), idle))
           if (Either.isLeft(written)) return framed.abort("cannot write response")
         }
       })
