@@ -1,0 +1,273 @@
+/**
+ * Peer routing: the lookups every DHT operation starts with, with the
+ * bookkeeping a lookup implies (routing table usefulness and eviction,
+ * peer store addresses, network size samples), plus the `closerPeers`
+ * every server-side response carries.
+ *
+ * @module
+ */
+
+import {
+  type KadId,
+  kadIdOfKey,
+  type Message,
+  MessageType,
+  Network,
+  type PeerInfo,
+  peerInfoToWire,
+  type RetryPolicy,
+  withRetry
+} from "@effect-kad/core"
+import type { PeerId } from "@libp2p/interface"
+import type { Multiaddr } from "@multiformats/multiaddr"
+import { Context, Effect, Layer, Option, Stream } from "effect"
+import { closerPeersOf } from "../lookup/find-node.js"
+import { type LookupEvent, type LookupResult, lookupStream, type QueryOutcome, runLookup } from "../lookup/lookup.js"
+import { NetworkSizeEstimator } from "../netsize/netsize.js"
+import { RoutingTable } from "../routing-table/routing-table.js"
+
+/** Settings of {@link PeerRouting}. */
+export interface PeerRoutingConfig {
+  /** Replication parameter and bucket size `k`. */
+  readonly k: number
+  /** Lookup concurrency `alpha`. */
+  readonly alpha: number
+  /** Lookup resiliency `beta`. */
+  readonly beta: number
+  /** Deadline of a single request. */
+  readonly requestTimeoutMillis: number
+  /** Retries of a single request. */
+  readonly retry: RetryPolicy
+  /** Leave loopback addresses out of answers to peers that are not themselves on loopback. */
+  readonly filterLocalhostInResponses: boolean
+}
+
+/** Options of one lookup run through {@link PeerRouting}. */
+export interface LookupOptions<A, E> {
+  /** Ends the lookup early when it returns true. */
+  readonly stopWhen?: (event: LookupEvent<A, E>) => boolean
+  /** Skip the follow-up phase that makes sure the k closest peers answered. */
+  readonly skipFollowUp?: boolean
+}
+
+/** Operations of the {@link PeerRouting} service. */
+export interface PeerRoutingShape {
+  /**
+   * The `k` closest peers to `key` that answered a FIND_NODE lookup,
+   * closest first.
+   */
+  readonly getClosestPeers: (key: Uint8Array) => Effect.Effect<ReadonlyArray<PeerInfo>>
+  /** The same lookup as a stream of progress events. */
+  readonly getClosestPeersStream: (key: Uint8Array) => Stream.Stream<LookupEvent<never, unknown>>
+  /**
+   * A peer's addresses: from the peer store when known, else by a lookup
+   * that stops as soon as some peer reports the target. `None` when nobody
+   * knows it.
+   */
+  readonly findPeer: (peer: PeerId) => Effect.Effect<Option.Option<PeerInfo>>
+  /**
+   * Runs a lookup for `key` seeded from the routing table with a custom
+   * query (GET_VALUE, GET_PROVIDERS), doing the routing-table bookkeeping.
+   * `observe` sees every event.
+   */
+  readonly lookup: <A, E>(
+    key: Uint8Array,
+    query: (peer: PeerInfo) => Effect.Effect<QueryOutcome<A>, E>,
+    options?: LookupOptions<A, E>,
+    observe?: (event: LookupEvent<A, E>) => Effect.Effect<void>
+  ) => Effect.Effect<LookupResult>
+  /** Sends a request with the configured timeout and retries. */
+  readonly request: (peer: PeerId, message: Message) => Effect.Effect<Message, unknown>
+  /**
+   * The `closerPeers` of a response to `requester` about `key`: the `k`
+   * closest routing-table peers with their addresses, never the requester.
+   */
+  readonly closerPeersFor: (key: Uint8Array, requester: PeerId) => Effect.Effect<Array<Message.Peer>>
+  /** Peers with addresses as they should be sent to `requester` (localhost filtering applied). */
+  readonly peersForResponse: (peers: ReadonlyArray<PeerInfo>, requester: PeerId) => Effect.Effect<Array<Message.Peer>>
+}
+
+/** Peer routing over the node's {@link Network} and {@link RoutingTable}. */
+export class PeerRouting extends Context.Tag("@effect-kad/routing/PeerRouting")<PeerRouting, PeerRoutingShape>() {
+  /** Builds the service from the network, routing table and network size estimator in context. */
+  static readonly make = (config: PeerRoutingConfig) => makePeerRouting(config)
+
+  /** The service as a layer. */
+  static readonly layer = (config: PeerRoutingConfig) => Layer.effect(PeerRouting, makePeerRouting(config))
+}
+
+const isLoopback = (addr: Multiaddr): boolean => {
+  const [first] = addr.getComponents()
+  if (first === undefined) return false
+  if (first.name === "ip4") return first.value?.startsWith("127.") ?? false
+  if (first.name === "ip6") return first.value === "::1"
+  if (first.name === "dns" || first.name === "dns4" || first.name === "dns6") return first.value === "localhost"
+  return false
+}
+
+const makePeerRouting = (config: PeerRoutingConfig) =>
+  Effect.gen(function* () {
+    const network = yield* Network
+    const table = yield* RoutingTable
+    const estimator = yield* Effect.serviceOption(NetworkSizeEstimator)
+    const self = network.self
+
+    const request = (peer: PeerId, message: Message) =>
+      withRetry(network.request(peer, message, { timeoutMillis: config.requestTimeoutMillis }), config.retry)
+
+    /** Book-keeping shared by every lookup: a peer that answered is a live DHT server, one that failed is evicted. */
+    const account = <A, E>(event: LookupEvent<A, E>): Effect.Effect<void> => {
+      switch (event._tag) {
+        case "PeerResponded":
+          return Effect.all(
+            [
+              table.markSuccessfulOutboundQuery(event.peer),
+              table.recordLatency(event.peer, event.elapsedMillis),
+              Effect.flatMap(network.addressesOf(event.peer), (multiaddrs) =>
+                table.tryAdd({ id: event.peer, multiaddrs }, { queryPeer: true })
+              ),
+              event.outcome.closer.length > 0 ? table.markUseful(event.peer) : Effect.void
+            ],
+            { discard: true }
+          )
+        case "PeerFailed":
+          return Effect.asVoid(table.remove(event.peer))
+        default:
+          return Effect.void
+      }
+    }
+
+    const seedsFor = (target: KadId) =>
+      Effect.map(table.nearest(target, config.k), (entries) =>
+        entries.map((entry): PeerInfo => ({ id: entry.id, multiaddrs: entry.multiaddrs }))
+      )
+
+    const lookup: PeerRoutingShape["lookup"] = (key, query, options = {}, observe) =>
+      Effect.gen(function* () {
+        const target = kadIdOfKey(key)
+        const seeds = yield* seedsFor(target)
+        return yield* runLookup(
+          {
+            target,
+            seeds,
+            self,
+            k: config.k,
+            alpha: config.alpha,
+            beta: config.beta,
+            query,
+            stopWhen: options.stopWhen,
+            skipFollowUp: options.skipFollowUp
+          },
+          (event) => Effect.zipRight(account(event), observe === undefined ? Effect.void : observe(event))
+        )
+      })
+
+    const findNode = (key: Uint8Array) => (peer: PeerInfo) =>
+      Effect.flatMap(
+        request(peer.id, {
+          type: MessageType.FIND_NODE,
+          key: key as Uint8Array<ArrayBuffer>,
+          closerPeers: [],
+          providerPeers: []
+        }),
+        (response) => Effect.map(closerPeersOf(network, response, self), (closer): QueryOutcome<never> => ({ closer }))
+      )
+
+    const trackSize = (key: Uint8Array, result: LookupResult) =>
+      Option.match(estimator, {
+        onNone: () => Effect.void,
+        onSome: (est) =>
+          result.closest.length === config.k
+            ? Effect.ignore(
+                est.track(
+                  kadIdOfKey(key),
+                  result.closest.map((p) => p.id)
+                )
+              )
+            : Effect.void
+      })
+
+    const getClosestPeers: PeerRoutingShape["getClosestPeers"] = (key) =>
+      Effect.gen(function* () {
+        const result = yield* lookup(key, findNode(key))
+        yield* trackSize(key, result)
+        return result.closest
+      }).pipe(Effect.withSpan("PeerRouting.getClosestPeers"))
+
+    const getClosestPeersStream: PeerRoutingShape["getClosestPeersStream"] = (key) =>
+      Stream.unwrap(
+        Effect.map(seedsFor(kadIdOfKey(key)), (seeds) =>
+          lookupStream({
+            target: kadIdOfKey(key),
+            seeds,
+            self,
+            k: config.k,
+            alpha: config.alpha,
+            beta: config.beta,
+            query: findNode(key)
+          }).pipe(Stream.tap((event) => account(event)))
+        )
+      )
+
+    const findPeer: PeerRoutingShape["findPeer"] = (peer) =>
+      Effect.gen(function* () {
+        if (peer.equals(self)) return Option.some(yield* network.selfInfo)
+        const known = yield* network.addressesOf(peer)
+        if (known.length > 0) return Option.some<PeerInfo>({ id: peer, multiaddrs: known })
+        let found: PeerInfo | undefined
+        const key = peer.toMultihash().bytes
+        yield* lookup(key, findNode(key), {
+          stopWhen: (event) => {
+            if (event._tag !== "PeerResponded") return false
+            if (event.peer.equals(peer)) {
+              found = { id: peer, multiaddrs: [] }
+              return true
+            }
+            const hit = event.outcome.closer.find((p) => p.id.equals(peer) && p.multiaddrs.length > 0)
+            if (hit !== undefined) found = hit
+            return hit !== undefined
+          }
+        })
+        if (found === undefined) return Option.none()
+        if (found.multiaddrs.length === 0) {
+          const addrs = yield* network.addressesOf(peer)
+          found = { id: peer, multiaddrs: addrs }
+        }
+        return Option.some(found)
+      }).pipe(Effect.withSpan("PeerRouting.findPeer"))
+
+    const peersForResponse: PeerRoutingShape["peersForResponse"] = (peers, requester) =>
+      Effect.gen(function* () {
+        let strip = config.filterLocalhostInResponses
+        if (strip) {
+          // a requester that is itself only reachable on loopback is on this machine: it can use those addresses
+          const requesterAddrs = yield* network.addressesOf(requester)
+          if (requesterAddrs.length > 0 && requesterAddrs.every(isLoopback)) strip = false
+        }
+        return peers.map((peer) =>
+          peerInfoToWire(strip ? { id: peer.id, multiaddrs: peer.multiaddrs.filter((a) => !isLoopback(a)) } : peer)
+        )
+      })
+
+    const closerPeersFor: PeerRoutingShape["closerPeersFor"] = (key, requester) =>
+      Effect.gen(function* () {
+        const entries = yield* table.nearest(kadIdOfKey(key), config.k + 1)
+        const peers: Array<PeerInfo> = []
+        for (const entry of entries) {
+          if (entry.id.equals(requester) || peers.length === config.k) continue
+          const multiaddrs = entry.multiaddrs.length > 0 ? entry.multiaddrs : yield* network.addressesOf(entry.id)
+          peers.push({ id: entry.id, multiaddrs })
+        }
+        return yield* peersForResponse(peers, requester)
+      })
+
+    return {
+      getClosestPeers,
+      getClosestPeersStream,
+      findPeer,
+      lookup,
+      request,
+      closerPeersFor,
+      peersForResponse
+    } satisfies PeerRoutingShape
+  })
