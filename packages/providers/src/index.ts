@@ -4,6 +4,8 @@
  *
  * @module
  */
+
+export * from "./content-routing/index.js"
 export * from "./store/datastore.js"
 export * from "./store/errors.js"
 export * from "./store/memory.js"
