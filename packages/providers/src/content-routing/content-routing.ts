@@ -61,7 +61,8 @@ export interface ContentRoutingConfig {
   readonly provideValidity?: Duration.DurationInput
   /**
    * Time between two re-announcements of everything this node provides
-   * (default 22 hours). `Duration.infinity` turns reproviding off.
+   * (default 22 hours); shorter than `provideValidity`. `Duration.infinity`
+   * turns reproviding off.
    */
   readonly reprovideInterval?: Duration.DurationInput
   /** Provide optimistically when a network size estimate is available (default false). */
@@ -230,6 +231,12 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
       config.reprovideInterval,
       DEFAULT_REPROVIDE_INTERVAL_MILLIS
     )
+    if (Number.isFinite(reprovideEvery) && reprovideEvery >= validity) {
+      return yield* new InvalidOptionError({
+        field: "reprovideInterval",
+        reason: "must be shorter than provideValidity, or records expire between two reprovides"
+      })
+    }
     const poolSize = config.optimisticProvideJobsPoolSize ?? DEFAULT_OPTIMISTIC_PROVIDE_JOBS_POOL_SIZE
     if (!Number.isSafeInteger(poolSize) || poolSize < 1) {
       return yield* new InvalidOptionError({
