@@ -1,0 +1,36 @@
+/**
+ * @effect-kad/dht: the libp2p Kademlia DHT, assembled.
+ *
+ * - `IpfsDHT` / `DHT.new_` for Promise users, shaped like the developer guide.
+ * - `Dht` (Effect service and layers) for Effect users.
+ * - `kadDHT(options)` as a js-libp2p service.
+ *
+ * The option combinators, provider stores and validators are re-exported
+ * so one import covers the guide's examples.
+ *
+ * @module
+ */
+
+export {
+  AbortedError,
+  DHTClosedError,
+  InvalidOptionError,
+  InvalidRecordError,
+  MaxRetriesExceededException,
+  MemoryNetworkHub,
+  NamespacedValidator,
+  NotFoundError,
+  type PeerInfo,
+  TimeoutError,
+  type Validator
+} from "@effect-kad/core"
+export * from "@effect-kad/options"
+export { DatastoreProviderStore, MemoryProviderStore, type ProviderStore } from "@effect-kad/providers"
+export * from "./dht.js"
+export * from "./ipfs-dht.js"
+export * from "./libp2p-service.js"
+export * from "./mode/mode.js"
+export * from "./mode/reachability.js"
+export * from "./monitoring/health.js"
+export * from "./monitoring/performance.js"
+export * from "./new.js"

@@ -1,0 +1,333 @@
+/**
+ * `IpfsDHT`: the DHT for plain TypeScript, with Promises and async
+ * iterables, shaped like the developer guide's class. Every call runs the
+ * corresponding Effect of {@link Dht} on a runtime built by `start()` and
+ * released by `close()`.
+ *
+ * @module
+ */
+
+import {
+  AbortedError,
+  DHTClosedError,
+  type Libp2pNetwork,
+  type PeerInfo,
+  TimeoutError,
+  type Validator
+} from "@effect-kad/core"
+import type { DHTMode } from "@effect-kad/options"
+import type { ProviderStore } from "@effect-kad/providers"
+import type { PeerEntry } from "@effect-kad/routing"
+import type { PeerId } from "@libp2p/interface"
+import { Cause, Duration, Effect, Exit, type Layer, ManagedRuntime, Option, Stream } from "effect"
+import type { CID } from "multiformats/cid"
+import { type BootstrapOptions, Dht, type DhtServices, type OptionsInput } from "./dht.js"
+import { foldInto } from "./options-input.js"
+
+/** Per-call settings accepted by every operation. */
+export interface CallOptions {
+  /** Cancels the operation. */
+  readonly signal?: AbortSignal
+  /** Fails the operation with a `TimeoutError` after this long. */
+  readonly timeout?: Duration.DurationInput
+}
+
+/** Settings of a value lookup. */
+export interface GetValueOptions extends CallOptions {
+  /** Stop once this many valid answers (the local record included) agree; default: run the lookup to completion. */
+  readonly quorum?: number
+}
+
+/** Constructor arguments, as in the guide. */
+export interface IpfsDHTInit {
+  /** The libp2p host: a `Libp2p` node (or a js-libp2p service's components). */
+  readonly host: Libp2pNetwork.Libp2pHostLike
+  /** Where provider records are kept; a `MemoryProviderStore` when omitted. */
+  readonly providerStore?: ProviderStore
+  /** A `DHTOptions` object or a list of `DHTOption`s. */
+  readonly options?: OptionsInput
+  /** Record validator (usually a `NamespacedValidator`); `/pk` and `/ipns` when omitted. */
+  readonly validator?: Validator
+}
+
+const squash = (cause: Cause.Cause<unknown>): unknown => {
+  if (Cause.isInterruptedOnly(cause)) return new AbortedError({ operation: "DHT operation" })
+  return Cause.squash(cause)
+}
+
+/**
+ * The DHT for Promise users.
+ *
+ * @example
+ * ```ts
+ * const dht = new IpfsDHT({ host, providerStore: new MemoryProviderStore(), options: { mode: DHTMode.auto } })
+ * await dht.start()
+ * await dht.bootstrap()
+ * const peer = await dht.findPeer(targetPeerId)
+ * await dht.close()
+ * ```
+ */
+export class IpfsDHT {
+  private runtime: ManagedRuntime.ManagedRuntime<Dht | DhtServices, unknown> | undefined
+  private starting: Promise<void> | undefined
+  private closed = false
+  private readonly hostRef: Libp2pNetwork.Libp2pHostLike
+  private readonly layer: Layer.Layer<Dht | DhtServices, unknown>
+
+  constructor(init: IpfsDHTInit, layer?: Layer.Layer<Dht | DhtServices, unknown>) {
+    this.hostRef = init.host
+    this.layer =
+      layer ??
+      Dht.layer(
+        init.host,
+        foldInto(init.options, {
+          providerStore: init.providerStore,
+          validator: init.validator
+        })
+      )
+  }
+
+  /** Builds every layer: registers the protocol handler in server mode, starts refresh and cleanup timers. */
+  start(): Promise<void> {
+    if (this.closed) return Promise.reject(new DHTClosedError({ operation: "start" }))
+    if (this.starting === undefined) {
+      const runtime = ManagedRuntime.make(this.layer)
+      this.runtime = runtime
+      this.starting = Effect.runPromiseExit(runtime.runtimeEffect).then(async (exit) => {
+        if (Exit.isSuccess(exit)) return
+        this.starting = undefined
+        this.runtime = undefined
+        await runtime.dispose()
+        throw squash(exit.cause)
+      })
+    }
+    return this.starting
+  }
+
+  /** Stops everything `start` started; idempotent. The host is left running. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const runtime = this.runtime
+    if (runtime === undefined) return
+    await this.starting?.catch(() => undefined)
+    await runtime.dispose()
+  }
+
+  /** The libp2p host this DHT runs on. */
+  host(): Libp2pNetwork.Libp2pHostLike {
+    return this.hostRef
+  }
+
+  private async run<A>(operation: string, effect: Effect.Effect<A, unknown, Dht>, options?: CallOptions): Promise<A> {
+    if (this.closed) throw new DHTClosedError({ operation })
+    await this.start()
+    const runtime = this.runtime
+    if (runtime === undefined) throw new DHTClosedError({ operation })
+    let program: Effect.Effect<A, unknown, Dht> = effect
+    if (options?.timeout !== undefined) {
+      const millis = Duration.toMillis(options.timeout)
+      program = Effect.timeoutFail(program, {
+        duration: millis,
+        onTimeout: () => new TimeoutError({ operation, millis })
+      })
+    }
+    if (options?.signal?.aborted) throw new AbortedError({ operation })
+    const exit = await runtime.runPromiseExit(program, { signal: options?.signal })
+    if (Exit.isSuccess(exit)) return exit.value
+    if (Cause.isInterruptedOnly(exit.cause)) throw new AbortedError({ operation })
+    throw squash(exit.cause)
+  }
+
+  private iterate<A>(
+    operation: string,
+    stream: Stream.Stream<A, unknown, Dht>,
+    options?: CallOptions
+  ): AsyncIterable<A> {
+    const self = this
+    return {
+      async *[Symbol.asyncIterator]() {
+        if (self.closed) throw new DHTClosedError({ operation })
+        await self.start()
+        const runtime = self.runtime
+        if (runtime === undefined) throw new DHTClosedError({ operation })
+        let source: Stream.Stream<A, unknown, Dht> = stream
+        if (options?.timeout !== undefined) source = Stream.interruptAfter(source, options.timeout)
+        const context = await runtime.runtime()
+        const iterable: AsyncIterable<A> = Stream.toAsyncIterableRuntime(source, context)
+        for await (const item of iterable) {
+          if (options?.signal?.aborted) return
+          yield item
+        }
+      }
+    }
+  }
+
+  private withDht<A, E>(f: (dht: Dht["Type"]) => Effect.Effect<A, E>): Effect.Effect<A, E, Dht> {
+    return Effect.flatMap(Dht, f)
+  }
+
+  /** Connects to the bootstrap peers and, unless `quickConnectOnly`, refreshes the routing table. */
+  bootstrap(options: BootstrapOptions & CallOptions = {}): Promise<void> {
+    return this.run(
+      "bootstrap",
+      this.withDht((dht) => dht.bootstrap(options)),
+      options
+    )
+  }
+
+  /** A peer's addresses, or null when nobody knows it. */
+  findPeer(id: PeerId, options?: CallOptions): Promise<PeerInfo | null> {
+    return this.run(
+      "findPeer",
+      this.withDht((dht) => Effect.map(dht.findPeer(id), Option.getOrNull)),
+      options
+    )
+  }
+
+  /** The k closest peers to a key or peer ID that answered a lookup. */
+  getClosestPeers(key: PeerId | Uint8Array, options?: CallOptions): Promise<Array<PeerInfo>> {
+    return this.run(
+      "getClosestPeers",
+      this.withDht((dht) => Effect.map(dht.getClosestPeers(key), (peers) => [...peers])),
+      options
+    )
+  }
+
+  /** Records that this node provides `cid`, and announces it to the network when `announce` is true. */
+  provide(cid: CID, announce = true, options?: CallOptions): Promise<void> {
+    return this.run(
+      "provide",
+      this.withDht((dht) => Effect.asVoid(dht.provide(cid, { announce }))),
+      options
+    )
+  }
+
+  /** Providers of `cid`: local ones first, then as the network answers; `count` 0 means all. */
+  findProvidersAsync(cid: CID, count = 0, options?: CallOptions): AsyncIterable<PeerInfo> {
+    return this.iterate(
+      "findProviders",
+      Stream.unwrap(Effect.map(Dht, (dht) => dht.findProviders(cid, { count }))),
+      options
+    )
+  }
+
+  /** Stores a value under a key locally and on the k closest peers. */
+  putValue(key: string | Uint8Array, value: Uint8Array, options?: CallOptions): Promise<void> {
+    return this.run(
+      "putValue",
+      this.withDht((dht) => Effect.asVoid(dht.putValue(toKey(key), value))),
+      options
+    )
+  }
+
+  /** The best valid value for a key, or null when none exists. */
+  getValue(key: string | Uint8Array, options?: GetValueOptions): Promise<Uint8Array | null> {
+    return this.run(
+      "getValue",
+      this.withDht((dht) =>
+        dht
+          .getValue(toKey(key), { quorum: options?.quorum })
+          .pipe(Effect.catchTag("NotFoundError", () => Effect.succeed(null)))
+      ),
+      options
+    )
+  }
+
+  /** Every better value for a key as it is discovered, ending with the best. */
+  searchValue(key: string | Uint8Array, options?: GetValueOptions): AsyncIterable<Uint8Array> {
+    return this.iterate(
+      "searchValue",
+      Stream.unwrap(Effect.map(Dht, (dht) => dht.searchValue(toKey(key), { quorum: options?.quorum }))),
+      options
+    )
+  }
+
+  /** Advertises this node in a namespace; resolves to the advertisement's TTL in milliseconds. */
+  advertise(namespace: string, options?: CallOptions): Promise<number> {
+    return this.run(
+      "advertise",
+      this.withDht((dht) => Effect.map(dht.advertise(namespace), Duration.toMillis)),
+      options
+    )
+  }
+
+  /** Peers advertising in a namespace. */
+  findPeers(namespace: string, options?: CallOptions & { readonly limit?: number }): AsyncIterable<PeerInfo> {
+    return this.iterate(
+      "findPeers",
+      Stream.unwrap(Effect.map(Dht, (dht) => dht.findPeers(namespace, { limit: options?.limit }))),
+      options
+    )
+  }
+
+  /** The routing table, as the guide reads it. */
+  get routingTable(): {
+    size(): Promise<number>
+    listPeers(): Promise<ReadonlyArray<PeerEntry>>
+  } {
+    return {
+      size: () =>
+        this.run(
+          "routingTable.size",
+          this.withDht((dht) => dht.routingTable.size)
+        ),
+      listPeers: () =>
+        this.run(
+          "routingTable.listPeers",
+          this.withDht((dht) => dht.routingTable.listPeers)
+        )
+    }
+  }
+
+  /** The network size estimator; `estimate()` rejects with `NotEnoughDataError` until enough lookups completed. */
+  get nsEstimator(): { estimate(): Promise<number> } {
+    return {
+      estimate: () =>
+        this.run(
+          "nsEstimator.estimate",
+          this.withDht((dht) => dht.nsEstimator.estimate)
+        )
+    }
+  }
+
+  /** What the node does now: `client` or `server`. */
+  mode(): Promise<"client" | "server"> {
+    return this.run(
+      "mode",
+      this.withDht((dht) => dht.mode.current)
+    )
+  }
+
+  /** The mode the options asked for. */
+  configuredMode(): Promise<DHTMode> {
+    return this.run(
+      "configuredMode",
+      this.withDht((dht) => Effect.succeed(dht.mode.configured))
+    )
+  }
+
+  /**
+   * Calls `listener` with the current mode and on every change; returns a
+   * function that stops listening.
+   */
+  onModeChange(listener: (mode: "client" | "server") => void): () => void {
+    const controller = new AbortController()
+    void this.run(
+      "onModeChange",
+      this.withDht((dht) => Stream.runForEach(dht.mode.changes, (mode) => Effect.sync(() => listener(mode)))),
+      { signal: controller.signal }
+    ).catch(() => undefined)
+    return () => controller.abort()
+  }
+
+  /** Runs any Effect against this DHT's services (for Effect users holding an `IpfsDHT`). */
+  effect<A, E>(effect: Effect.Effect<A, E, Dht | DhtServices>, options?: CallOptions): Promise<A> {
+    return this.run("effect", effect as Effect.Effect<A, unknown, Dht>, options)
+  }
+}
+
+const encoder = new TextEncoder()
+
+/** Keys given as strings are UTF-8 (`/myapp/key`); byte keys pass through. */
+const toKey = (key: string | Uint8Array): Uint8Array => (typeof key === "string" ? encoder.encode(key) : key)

@@ -1,0 +1,94 @@
+/**
+ * Whether this node looks reachable from the public internet, the signal
+ * auto mode switches on. A node is "public" when it has at least one
+ * listen or observed address that is neither loopback, private, link-local
+ * nor carrier-grade NAT space.
+ *
+ * @module
+ */
+import type { Libp2pNetwork } from "@effect-kad/core"
+import type { Multiaddr } from "@multiformats/multiaddr"
+import { Effect, Stream } from "effect"
+
+/** The reachability of this node. */
+export type Reachability = "public" | "private"
+
+const privateV4 = (ip: string): boolean => {
+  const [a, b] = ip.split(".").map(Number)
+  return (
+    a === 10 ||
+    a === 127 ||
+    a === 0 ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 169 && b === 254) ||
+    (a === 100 && b >= 64 && b <= 127)
+  )
+}
+
+const privateV6 = (ip: string): boolean => {
+  const lower = ip.toLowerCase()
+  return (
+    lower === "::1" ||
+    lower === "::" ||
+    lower.startsWith("fc") ||
+    lower.startsWith("fd") ||
+    lower.startsWith("fe8") ||
+    lower.startsWith("fe9") ||
+    lower.startsWith("fea") ||
+    lower.startsWith("feb")
+  )
+}
+
+/** Whether an address could be dialed from the public internet. */
+export const isPublicAddress = (addr: Multiaddr): boolean => {
+  const [first] = addr.getComponents()
+  if (first === undefined || first.value === undefined) return false
+  switch (first.name) {
+    case "ip4":
+      return !privateV4(first.value)
+    case "ip6":
+      return !privateV6(first.value)
+    case "dns":
+    case "dns4":
+    case "dns6":
+    case "dnsaddr":
+      return first.value !== "localhost" && !first.value.endsWith(".local")
+    default:
+      return false
+  }
+}
+
+/** Reachability implied by a set of addresses. */
+export const reachabilityOf = (addrs: ReadonlyArray<Multiaddr>): Reachability =>
+  addrs.some(isPublicAddress) ? "public" : "private"
+
+const addressesOf = (host: Libp2pNetwork.Libp2pHostLike): Array<Multiaddr> =>
+  "getMultiaddrs" in host ? host.getMultiaddrs() : host.addressManager.getAddresses()
+
+interface SelfUpdateTarget {
+  addEventListener(type: "self:peer:update", listener: () => void): void
+  removeEventListener(type: "self:peer:update", listener: () => void): void
+}
+
+/**
+ * The reachability of a libp2p host, now and whenever its own addresses
+ * change (`self:peer:update`, which js-libp2p fires when listen, observed or
+ * AutoNAT-confirmed addresses change). Repeats are dropped.
+ */
+export const hostReachability = (host: Libp2pNetwork.Libp2pHostLike): Stream.Stream<Reachability> => {
+  const target = ("events" in host ? host.events : host) as unknown as SelfUpdateTarget
+  const updates = Stream.asyncPush<Reachability>((emit) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const listener = () => void emit.single(reachabilityOf(addressesOf(host)))
+        target.addEventListener("self:peer:update", listener)
+        return listener
+      }),
+      (listener) => Effect.sync(() => target.removeEventListener("self:peer:update", listener))
+    )
+  )
+  return Stream.concat(Stream.fromEffect(Effect.sync(() => reachabilityOf(addressesOf(host)))), updates).pipe(
+    Stream.changes
+  )
+}
