@@ -56,12 +56,13 @@ const makeNode = (serving: boolean): Effect.Effect<RealNode, unknown, Scope.Scop
     const context = yield* Layer.build(layer)
     const run = <A, E>(effect: Effect.Effect<A, E, Services>) => Effect.provide(effect, context)
     if (serving) {
-      yield* run(
+      yield* Effect.provide(
         Effect.gen(function* () {
           const network = yield* Network
           const rpc = yield* RpcHandlers
           yield* network.serve(rpc.dispatch)
-        })
+        }),
+        context
       )
     }
     const info = yield* run(Effect.flatMap(Network, (n) => n.selfInfo))

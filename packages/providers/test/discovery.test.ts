@@ -28,9 +28,9 @@ describe("namespace discovery", () => {
             Effect.flatMap(ContentRouting, (c) => c.advertise("chat-room", ttl === undefined ? undefined : { ttl }))
           )
         const findPeers = (index: number, namespace: string, limit?: number) =>
-          nodes[index].run(
-            Effect.flatMap(ContentRouting, (c) => Stream.runCollect(c.findPeers(namespace, { limit })))
-          ).pipe(Effect.map((found) => Chunk.toArray(found).map((p) => p.id.toString())))
+          nodes[index]
+            .run(Effect.flatMap(ContentRouting, (c) => Stream.runCollect(c.findPeers(namespace, { limit }))))
+            .pipe(Effect.map((found) => Chunk.toArray(found).map((p) => p.id.toString())))
 
         // default and upper bound: 3 hours; shorter requests are honoured
         expect(Duration.toMillis(yield* advertise(4))).toBe(Duration.toMillis(Duration.hours(3)))
@@ -59,7 +59,10 @@ describe("namespace discovery", () => {
 
   it.scoped("a short provide validity bounds the advertised TTL", () =>
     Effect.gen(function* () {
-      const sim = yield* makeSimulation({ size: 4 }, contentRoutingLayer({ provideValidity: "1 hour", reprovideInterval: "30 minutes" }))
+      const sim = yield* makeSimulation(
+        { size: 4 },
+        contentRoutingLayer({ provideValidity: "1 hour", reprovideInterval: "30 minutes" })
+      )
       const ttl = yield* sim.nodes[0].run(Effect.flatMap(ContentRouting, (c) => c.advertise("short")))
       expect(Duration.toMillis(ttl)).toBe(Duration.toMillis(Duration.hours(1)))
       const error = yield* Effect.flip(

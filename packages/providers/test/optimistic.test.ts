@@ -2,8 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { compareDistance, kadIdOfKey, kadIdOfPeer } from "@effect-kad/core"
 import { makeSimulation, NetworkSizeEstimator, PeerRouting, type SimulatedNode } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
-import { Chunk, Effect, Stream } from "effect"
-import * as fc from "fast-check"
+import { Chunk, Effect, FastCheck as fc, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
@@ -113,7 +112,7 @@ describe("optimistic provide on a simulated network with 20-150 ms links", () =>
         const estimate = yield* provider.run(
           Effect.gen(function* () {
             const routing = yield* PeerRouting
-            for (let i = 0; i < 8; i++) yield* routing.getClosestPeers(crypto.getRandomValues(new Uint8Array(32)))
+            for (let i = 0; i < 6; i++) yield* routing.getClosestPeers(crypto.getRandomValues(new Uint8Array(32)))
             return yield* Effect.flatMap(NetworkSizeEstimator, (e) => e.estimate)
           })
         )

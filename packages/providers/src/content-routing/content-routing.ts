@@ -284,26 +284,29 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
         return yield* classicProvide(env, key, message)
       })
 
+    // Records ourselves locally (with our current addresses) and, when asked
+    // to, announces to the closest peers.
     const provideKey = (key: Uint8Array, announced: boolean, optimistic: boolean) =>
       Effect.gen(function* () {
         const self = yield* network.selfInfo
         yield* store.addProvider(key, self)
-        if (!announced) return 0
-        provided.set(keyHex(key), key)
-        return yield* announce(key, self, optimistic)
+        return announced ? yield* announce(key, self, optimistic) : 0
       })
 
     const provide: ContentRoutingShape["provide"] = (cid, options) =>
-      Effect.flatMap(providerKey(cid), (key) =>
-        provideKey(key, options?.announce ?? true, options?.optimistic ?? optimisticByDefault)
-      ).pipe(Effect.withSpan("ContentRouting.provide"))
+      Effect.flatMap(providerKey(cid), (key) => {
+        const announced = options?.announce ?? true
+        if (announced) provided.set(keyHex(key), key)
+        return provideKey(key, announced, options?.optimistic ?? optimisticByDefault)
+      }).pipe(Effect.withSpan("ContentRouting.provide"))
 
     const reprovide: ContentRoutingShape["reprovide"] = Effect.gen(function* () {
-      const keys = [...provided.values()]
+      const keys = [...provided.entries()]
       yield* Effect.forEach(
         keys,
-        (key) =>
-          provideKey(key, true, optimisticByDefault).pipe(
+        ([hex, key]) =>
+          // a key whose providing stopped while this cycle ran is left to expire
+          Effect.suspend(() => (provided.has(hex) ? provideKey(key, true, optimisticByDefault) : Effect.void)).pipe(
             Effect.catchAll((error) =>
               Effect.logWarning("reproviding a key failed").pipe(
                 Effect.annotateLogs({ key: printableKey(key), error: error.message })

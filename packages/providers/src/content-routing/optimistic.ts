@@ -205,116 +205,117 @@ export const optimisticProvide = (
   env: ProvideEnv,
   key: Uint8Array,
   message: Message
-): Effect.Effect<Option.Option<number>> => {
-  const jobs: Array<Fiber.RuntimeFiber<void, never>> = []
-  return Effect.gen(function* () {
-    if (Option.isNone(env.estimator)) return Option.none()
-    const estimate = yield* Effect.option(env.estimator.value.estimate)
-    if (Option.isNone(estimate) || !(estimate.value > env.k)) return Option.none()
-    const { k } = env
-    const thresholds = optimisticThresholds(k, estimate.value)
-    const target = kadIdOfKey(key)
-    const nearby = new Nearby(target, env.network.self.toString())
-    for (const seed of yield* env.seeds(target)) nearby.add(seed)
+): Effect.Effect<Option.Option<number>> =>
+  Effect.suspend(() => {
+    const jobs: Array<Fiber.RuntimeFiber<void, never>> = []
+    return Effect.gen(function* () {
+      if (Option.isNone(env.estimator)) return Option.none()
+      const estimate = yield* Effect.option(env.estimator.value.estimate)
+      if (Option.isNone(estimate) || !(estimate.value > env.k)) return Option.none()
+      const { k } = env
+      const thresholds = optimisticThresholds(k, estimate.value)
+      const target = kadIdOfKey(key)
+      const nearby = new Nearby(target, env.network.self.toString())
+      for (const seed of yield* env.seeds(target)) nearby.add(seed)
 
-    const states = new Map<string, SendState>()
-    const done = yield* Queue.unbounded<void>()
-    let stop = false
+      const states = new Map<string, SendState>()
+      const done = yield* Queue.unbounded<void>()
+      let stop = false
 
-    const schedule = (peer: PeerId) =>
-      Effect.gen(function* () {
-        const peerKey = peer.toString()
-        states.set(peerKey, "scheduled")
-        const job = sendTo(env, peer, message).pipe(
-          Effect.flatMap((delivered) =>
-            Effect.zipRight(
-              Effect.sync(() => states.set(peerKey, delivered ? "delivered" : "failed")),
-              Queue.offer(done, undefined)
-            )
-          ),
-          Effect.asVoid
-        )
-        jobs.push(yield* FiberSet.run(env.background, job))
+      const schedule = (peer: PeerId) =>
+        Effect.gen(function* () {
+          const peerKey = peer.toString()
+          states.set(peerKey, "scheduled")
+          const job = sendTo(env, peer, message).pipe(
+            Effect.flatMap((delivered) =>
+              Effect.zipRight(
+                Effect.sync(() => states.set(peerKey, delivered ? "delivered" : "failed")),
+                Queue.offer(done, undefined)
+              )
+            ),
+            Effect.asVoid
+          )
+          jobs.push(yield* FiberSet.run(env.background, job))
+        })
+
+      // After every lookup event: announce to peers already close enough, and
+      // decide whether the peers found are close enough to stop looking.
+      const evaluate = Effect.gen(function* () {
+        const closest = nearby.closest(k)
+        for (const known of closest) {
+          if (!states.has(known.key) && known.distance <= thresholds.individual) yield* schedule(known.id)
+        }
+        let pending = 0
+        for (const state of states.values()) if (state !== "failed") pending++
+        if (pending >= k) {
+          stop = true
+          return
+        }
+        // go averages over k slots even while fewer peers are known, counting
+        // the missing ones as distance 0; waiting for k real peers avoids
+        // stopping on a nearly empty set.
+        if (closest.length === k) {
+          let sum = 0
+          for (const known of closest) sum += known.distance
+          if (sum / k < thresholds.set) stop = true
+        }
       })
 
-    // After every lookup event: announce to peers already close enough, and
-    // decide whether the peers found are close enough to stop looking.
-    const evaluate = Effect.gen(function* () {
-      const closest = nearby.closest(k)
-      for (const known of closest) {
-        if (!states.has(known.key) && known.distance <= thresholds.individual) yield* schedule(known.id)
+      const observe = (event: LookupEvent<never, unknown>): Effect.Effect<void> => {
+        switch (event._tag) {
+          case "QuerySent":
+            nearby.add(event.peer)
+            return evaluate
+          case "PeerResponded":
+            for (const peer of event.outcome.closer) nearby.add(peer.id)
+            return evaluate
+          case "PeerFailed":
+            nearby.fail(event.peer)
+            return evaluate
+          case "Finished":
+            return Effect.void
+        }
       }
-      let pending = 0
-      for (const state of states.values()) if (state !== "failed") pending++
-      if (pending >= k) {
-        stop = true
-        return
-      }
-      // go averages over k slots even while fewer peers are known, counting
-      // the missing ones as distance 0; waiting for k real peers avoids
-      // stopping on a nearly empty set.
-      if (closest.length === k) {
-        let sum = 0
-        for (const known of closest) sum += known.distance
-        if (sum / k < thresholds.set) stop = true
-      }
-    })
 
-    const observe = (event: LookupEvent<never, unknown>): Effect.Effect<void> => {
-      switch (event._tag) {
-        case "QuerySent":
-          nearby.add(event.peer)
-          return evaluate
-        case "PeerResponded":
-          for (const peer of event.outcome.closer) nearby.add(peer.id)
-          return evaluate
-        case "PeerFailed":
-          nearby.fail(event.peer)
-          return evaluate
-        case "Finished":
-          return Effect.void
-      }
-    }
-
-    const result = yield* env.routing.lookup(key, findNodeQuery(env, key), { stopWhen: () => stop }, observe)
-    if (result.reason !== "stopped" && result.closest.length === k) {
-      yield* Effect.ignore(
-        env.estimator.value.track(
-          target,
-          result.closest.map((peer) => peer.id)
+      const result = yield* env.routing.lookup(key, findNodeQuery(env, key), { stopWhen: () => stop }, observe)
+      if (result.reason !== "stopped" && result.closest.length === k) {
+        yield* Effect.ignore(
+          env.estimator.value.track(
+            target,
+            result.closest.map((peer) => peer.id)
+          )
         )
-      )
-    }
-    // A complete lookup knows the k closest that answered; a stopped one has
-    // only the closest heard of, which is what the thresholds vouched for.
-    const finalSet =
-      result.reason === "stopped" ? nearby.closest(k).map((known) => known.id) : result.closest.map((p) => p.id)
-    for (const peer of finalSet) if (!states.has(peer.toString())) yield* schedule(peer)
-
-    const returnAfter = Math.min(thresholds.returnAfter, jobs.length)
-    for (let finished = 0; finished < returnAfter; finished++) yield* Queue.take(done)
-
-    // The rest may finish after we return, as long as the node-wide pool has
-    // room for them; otherwise this call waits for them itself.
-    for (const job of jobs) {
-      if (job.unsafePoll() !== null) continue
-      if (env.pool.inUse < env.pool.size) {
-        env.pool.inUse++
-        yield* FiberSet.run(
-          env.background,
-          Fiber.await(job).pipe(Effect.asVoid, Effect.ensuring(Effect.sync(() => env.pool.inUse--)))
-        )
-      } else {
-        yield* Fiber.await(job)
       }
-    }
+      // A complete lookup knows the k closest that answered; a stopped one has
+      // only the closest heard of, which is what the thresholds vouched for.
+      const finalSet =
+        result.reason === "stopped" ? nearby.closest(k).map((known) => known.id) : result.closest.map((p) => p.id)
+      for (const peer of finalSet) if (!states.has(peer.toString())) yield* schedule(peer)
 
-    let delivered = 0
-    for (const state of states.values()) if (state === "delivered") delivered++
-    return Option.some(delivered)
-  }).pipe(
-    // A caller that gives up before we return takes its sends with it; after
-    // we return they belong to the background.
-    Effect.onInterrupt(() => Fiber.interruptAll(jobs))
-  )
-}
+      const returnAfter = Math.min(thresholds.returnAfter, jobs.length)
+      for (let finished = 0; finished < returnAfter; finished++) yield* Queue.take(done)
+
+      // The rest may finish after we return, as long as the node-wide pool has
+      // room for them; otherwise this call waits for them itself.
+      for (const job of jobs) {
+        if (job.unsafePoll() !== null) continue
+        if (env.pool.inUse < env.pool.size) {
+          env.pool.inUse++
+          yield* FiberSet.run(
+            env.background,
+            Fiber.await(job).pipe(Effect.asVoid, Effect.ensuring(Effect.sync(() => env.pool.inUse--)))
+          )
+        } else {
+          yield* Fiber.await(job)
+        }
+      }
+
+      let delivered = 0
+      for (const state of states.values()) if (state === "delivered") delivered++
+      return Option.some(delivered)
+    }).pipe(
+      // A caller that gives up before we return takes its sends with it; after
+      // we return they belong to the background.
+      Effect.onInterrupt(() => Fiber.interruptAll(jobs))
+    )
+  })
