@@ -29,6 +29,7 @@ export { DatastoreProviderStore, MemoryProviderStore, type ProviderStore } from 
 export * from "./dht.js"
 export * from "./ipfs-dht.js"
 export * from "./libp2p-service.js"
+export * from "./logging.js"
 export * from "./mode/mode.js"
 export * from "./mode/reachability.js"
 export * from "./monitoring/health.js"

@@ -19,9 +19,10 @@ import type { DHTMode } from "@effect-kad/options"
 import type { ProviderStore } from "@effect-kad/providers"
 import type { PeerEntry } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
-import { Cause, Duration, Effect, Exit, type Layer, ManagedRuntime, Option, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, ManagedRuntime, Option, Stream } from "effect"
 import type { CID } from "multiformats/cid"
 import { type BootstrapOptions, Dht, type DhtServices, type OptionsInput } from "./dht.js"
+import { debugLogging } from "./logging.js"
 import { foldInto } from "./options-input.js"
 
 /** Per-call settings accepted by every operation. */
@@ -91,7 +92,7 @@ export class IpfsDHT {
   start(): Promise<void> {
     if (this.closed) return Promise.reject(new DHTClosedError({ operation: "start" }))
     if (this.starting === undefined) {
-      const runtime = ManagedRuntime.make(this.layer)
+      const runtime = ManagedRuntime.make(Layer.provideMerge(this.layer, debugLogging()))
       this.runtime = runtime
       this.starting = Effect.runPromiseExit(runtime.runtimeEffect).then(async (exit) => {
         if (Exit.isSuccess(exit)) return
