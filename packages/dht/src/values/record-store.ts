@@ -58,7 +58,8 @@ export interface RecordStoreShape {
    * Reads, decides and writes the record under `key` as one step: no other
    * write to that key runs in between. `f` sees the live record (`None`
    * when absent or expired) and returns a result plus the record to store
-   * (`None` leaves the entry as it is).
+   * (`None` leaves the entry as it is). The record to store must be for
+   * `key`; anything else is a bug and dies.
    */
   readonly modify: <A, E, R>(
     key: Uint8Array,

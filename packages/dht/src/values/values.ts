@@ -44,7 +44,7 @@ export interface PutValueResult {
 }
 
 /** Options of {@link ValuesShape.getValue}, {@link ValuesShape.getRecord} and {@link ValuesShape.searchValue}. */
-export interface GetValueOptions {
+export interface SearchValueOptions {
   /**
    * Stop once this many valid values (the local one included) have been
    * collected. `0` or absent: run the lookup to completion and return the
@@ -107,15 +107,15 @@ export interface ValuesShape {
    * peers that had none, are sent the best record (entry correction)
    * before it returns; correction failures do not fail the get.
    */
-  readonly getValue: (key: Uint8Array, options?: GetValueOptions) => Effect.Effect<Uint8Array, GetValueError>
+  readonly getValue: (key: Uint8Array, options?: SearchValueOptions) => Effect.Effect<Uint8Array, GetValueError>
   /** {@link ValuesShape.getValue} with the details of the search. */
-  readonly getRecord: (key: Uint8Array, options?: GetValueOptions) => Effect.Effect<GetRecordResult, GetValueError>
+  readonly getRecord: (key: Uint8Array, options?: SearchValueOptions) => Effect.Effect<GetRecordResult, GetValueError>
   /**
    * The same search as a stream: each value better than every value before
    * it, as it is discovered, ending with the best. Fails with `NotFoundError`
    * when nothing valid is found. Ending the stream early cancels the search.
    */
-  readonly searchValue: (key: Uint8Array, options?: GetValueOptions) => Stream.Stream<Uint8Array, GetValueError>
+  readonly searchValue: (key: Uint8Array, options?: SearchValueOptions) => Stream.Stream<Uint8Array, GetValueError>
 }
 
 /**
@@ -232,7 +232,7 @@ const makeValues = Effect.gen(function* () {
    */
   const search = (
     key: Uint8Array,
-    options: GetValueOptions,
+    options: SearchValueOptions,
     onBetter: (value: Uint8Array) => Effect.Effect<void>
   ): Effect.Effect<GetRecordResult, GetValueError> =>
     Effect.gen(function* () {
