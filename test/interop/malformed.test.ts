@@ -1,0 +1,195 @@
+/**
+ * Hostile bytes in both directions. Inbound: raw streams to a server of
+ * each implementation carrying a length prefix over 4 MiB, an unterminated
+ * varint, or bodies that are not a DHT message; the server must end the
+ * stream without answering and keep serving. Outbound: servers that answer
+ * every request with an oversized frame or with garbage sit in the routing
+ * tables of both implementations; their lookups must still complete with
+ * the honest peers.
+ */
+
+import { noise } from "@chainsafe/libp2p-noise"
+import { yamux } from "@chainsafe/libp2p-yamux"
+import { expect, layer } from "@effect/vitest"
+import { frame, MessageType } from "@effect-kad/core"
+import { identify } from "@libp2p/identify"
+import type { PeerId } from "@libp2p/interface"
+import { ping } from "@libp2p/ping"
+import { tcp } from "@libp2p/tcp"
+import { Effect } from "effect"
+import { createLibp2p, type Libp2p } from "libp2p"
+import { idSet, randomKey } from "./support/expect.js"
+import { eventually, MixedNetwork, type MixedNetworkShape } from "./support/network.js"
+import { connect, type DhtNode, InteropError, PROTOCOL } from "./support/nodes.js"
+import { encodeRequest, rawRequest, sendRaw, varint } from "./support/raw.js"
+import { testKey } from "./support/validator.js"
+
+const MiB = 1024 * 1024
+
+/** Cases that break the framing: the receiver cannot find where a message ends. */
+const framing: ReadonlyArray<readonly [string, Uint8Array]> = [
+  ["a 5 MiB length prefix", Uint8Array.from([...varint(5 * MiB), 1, 2, 3, 4])],
+  ["a length prefix of 4 MiB + 1", varint(4 * MiB + 1)],
+  ["an unterminated varint", new Uint8Array(11).fill(0xff)]
+]
+
+/** Cases with sound framing whose body is not a DHT message. */
+const decoding: ReadonlyArray<readonly [string, Uint8Array]> = [
+  ["garbage protobuf", frame(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f))],
+  ["a field longer than the frame", frame(Uint8Array.of(0x12, 0x10, 0x01))],
+  ["an unknown message type", frame(Uint8Array.of(0x08, 0x63, 0x12, 0x01, 0x41))]
+]
+
+/** The receiver still answers an ordinary FIND_NODE with the servers it knows. */
+const stillServes = (net: MixedNetworkShape, node: DhtNode) =>
+  Effect.gen(function* () {
+    const response = yield* rawRequest(net.probe, node.peerId, {
+      type: MessageType.FIND_NODE,
+      key: randomKey()
+    })
+    expect(response.type).toBe(MessageType.FIND_NODE)
+    expect(response.closerPeers.length, node.name).toBeGreaterThanOrEqual(net.servers.length - 2)
+  })
+
+const receivers: ReadonlyArray<readonly [string, (net: MixedNetworkShape) => DhtNode]> = [
+  ["our server", (net) => net.ours.servers[0]],
+  ["a js server", (net) => net.js.servers[0]]
+]
+
+/** What a rogue server answers to every request. */
+const rogueAnswers: ReadonlyArray<readonly [string, Uint8Array]> = [
+  ["an oversized frame", Uint8Array.from([...varint(5 * MiB), 1, 2, 3])],
+  ["garbage", frame(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f))]
+]
+
+/** A host that serves the DHT protocol (so identify advertises it) but answers every request with `answer`. */
+const startRogue = (name: string, answer: Uint8Array) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const host = await createLibp2p({
+          addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
+          transports: [tcp()],
+          connectionEncrypters: [noise()],
+          streamMuxers: [yamux()],
+          connectionManager: { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 256 },
+          services: { identify: identify(), ping: ping() }
+        })
+        await host.handle(PROTOCOL, (stream) => {
+          stream.addEventListener("message", () => stream.send(answer), { once: true })
+        })
+        return host
+      },
+      catch: (cause) => new InteropError({ node: name, operation: "start", cause })
+    }),
+    (host) => Effect.promise(async () => host.stop()).pipe(Effect.timeoutOption("10 seconds"), Effect.ignore)
+  )
+
+const admitted = (node: DhtNode, peer: PeerId) =>
+  eventually(
+    Effect.flatMap(node.routingTableHas(peer), (has) =>
+      has ? Effect.void : Effect.fail(new InteropError({ node: node.name, operation: "admit rogue", cause: "absent" }))
+    ),
+    "15 seconds"
+  )
+
+layer(MixedNetwork.layer(), { excludeTestServices: true, timeout: "90 seconds" })("malformed messages", (it) => {
+  for (const [label, pick] of receivers) {
+    for (const [kind, cases] of [
+      ["framing", framing],
+      ["decoding", decoding]
+    ] as const) {
+      it.effect(
+        `${label} ends streams with broken ${kind} without answering, and keeps serving`,
+        () =>
+          Effect.gen(function* () {
+            const net = yield* MixedNetwork
+            const receiver = pick(net)
+            // concurrently: js waits for its 10 s inbound timeout on a stream whose frame never completes
+            const outcomes = yield* Effect.forEach(cases, ([, bytes]) => sendRaw(net.probe, receiver.peerId, bytes), {
+              concurrency: "unbounded"
+            })
+            for (const [i, [name]] of cases.entries()) {
+              expect({ case: name, end: outcomes[i].end, frames: outcomes[i].frames.length }).toEqual({
+                case: name,
+                end: expect.stringMatching(/^(reset|closed)$/),
+                frames: 0
+              })
+            }
+            yield* stillServes(net, receiver)
+            // and the network around it is unharmed: a lookup of the other implementation still reaches it
+            const asker = receiver.impl === "ours" ? net.js.servers[1] : net.ours.servers[1]
+            const found = yield* asker.getClosestPeers(receiver.peerId.toMultihash().bytes)
+            expect(idSet(found)).toContain(receiver.peerId.toString())
+          }),
+        60_000
+      )
+    }
+  }
+
+  /** A PUT_VALUE whose record the test namespace's validator rejects on both implementations. */
+  const refusedPut = () => {
+    const key = testKey(`refused-${Date.now()}`)
+    return encodeRequest({
+      type: MessageType.PUT_VALUE,
+      key,
+      record: { key, value: new TextEncoder().encode("no version") }
+    })
+  }
+
+  it.effect(
+    "a js server resets at once the stream of a request it refuses",
+    () =>
+      Effect.gen(function* () {
+        const net = yield* MixedNetwork
+        const outcome = yield* sendRaw(net.probe, net.js.servers[1].peerId, refusedPut(), "3 seconds")
+        expect({ end: outcome.end, frames: outcome.frames.length }).toEqual({ end: "reset", frames: 0 })
+        yield* stillServes(net, net.js.servers[1])
+      }),
+    30_000
+  )
+
+  // Known difference (test/interop/README.md, "Refused requests"): our server sends nothing and
+  // keeps the stream open until its 10 s idle timeout, so a js put of a record we refuse waits for
+  // its own request timeout (5 s at least) instead of failing at once. Drop `.fails` once fixed.
+  it.effect.fails(
+    "our server ends at once the stream of a request it refuses, as js and go do",
+    () =>
+      Effect.gen(function* () {
+        const net = yield* MixedNetwork
+        const outcome = yield* sendRaw(net.probe, net.ours.servers[1].peerId, refusedPut(), "3 seconds")
+        expect({ end: outcome.end, frames: outcome.frames.length }).toEqual({
+          end: expect.stringMatching(/^(reset|closed)$/),
+          frames: 0
+        })
+      }),
+    30_000
+  )
+
+  it.effect(
+    "servers answering with an oversized frame or garbage sit in both implementations' tables; lookups still complete",
+    () =>
+      Effect.gen(function* () {
+        const net = yield* MixedNetwork
+        const askers = [net.ours.servers[2], net.js.servers[2]]
+        const rogues: Array<Libp2p> = []
+        for (const [name, answer] of rogueAnswers) {
+          const rogue = yield* startRogue(`rogue sending ${name}`, answer)
+          rogues.push(rogue)
+          for (const asker of askers) {
+            yield* connect(asker, rogue)
+            yield* admitted(asker, rogue.peerId)
+          }
+        }
+        const rogueIds = rogues.map((r) => r.peerId.toString())
+        for (const asker of askers) {
+          const found = yield* asker.getClosestPeers(randomKey())
+          const ids = idSet(found)
+          for (const id of rogueIds) expect(ids, asker.name).not.toContain(id)
+          expect(ids, asker.name).toEqual(idSet(net.servers.filter((s) => s !== asker).map((s) => s.peerId)))
+          yield* stillServes(net, asker)
+        }
+      }).pipe(Effect.scoped),
+    90_000
+  )
+})
