@@ -1,0 +1,75 @@
+/**
+ * The libp2p hosts the CLI runs its DHT nodes on: TCP, Noise, Yamux and
+ * Identify (with push, so peers learn of mode changes), listening only
+ * where the user said.
+ *
+ * @module
+ */
+import { noise } from "@chainsafe/libp2p-noise"
+import { yamux } from "@chainsafe/libp2p-yamux"
+import { identify, identifyPush } from "@libp2p/identify"
+import type { PrivateKey } from "@libp2p/interface"
+import { tcp } from "@libp2p/tcp"
+import { multiaddr } from "@multiformats/multiaddr"
+import { Effect, type Scope } from "effect"
+import { createLibp2p, type Libp2p } from "libp2p"
+import { reasonOf, StartupError } from "./errors.js"
+
+/** A started host of the CLI. */
+export type Host = Libp2p
+
+/** Settings of {@link makeHost}. */
+export interface HostOptions {
+  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
+  readonly listen: ReadonlyArray<string>
+  /** The identity; a fresh Ed25519 key when omitted. */
+  readonly privateKey?: PrivateKey
+}
+
+/**
+ * Local processes (other `kad-dht` commands, the demo's nodes) may dial a
+ * node many times a second from 127.0.0.1, which libp2p's per-host inbound
+ * rate limit would refuse; loopback is trusted instead.
+ */
+const LOOPBACK = ["/ip4/127.0.0.0/ipcidr/8", "/ip6/::1/ipcidr/128"]
+
+/**
+ * Starts a host and stops it when the scope closes.
+ *
+ * @example
+ * ```ts
+ * const host = yield* makeHost({ listen: ["/ip4/127.0.0.1/tcp/0"] })
+ * ```
+ */
+export const makeHost = (options: HostOptions): Effect.Effect<Host, StartupError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () =>
+        createLibp2p({
+          ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),
+          addresses: { listen: [...options.listen] },
+          transports: [tcp()],
+          connectionEncrypters: [noise()],
+          streamMuxers: [yamux()],
+          connectionManager: { allow: LOOPBACK },
+          services: { identify: identify(), identifyPush: identifyPush() }
+        }),
+      catch: (cause) => new StartupError({ what: "the libp2p host", reason: reasonOf(cause), cause })
+    }),
+    (host) =>
+      Effect.promise(async () => {
+        await host.stop()
+      })
+  )
+
+/**
+ * The host's listen addresses as full multiaddrs ending in `/p2p/<peer id>`,
+ * ready to pass to `--bootstrap`.
+ */
+export const dialableAddresses = (host: Host): Array<string> => {
+  const id = host.peerId.toString()
+  return host.getMultiaddrs().map((addr) => {
+    const text = addr.toString()
+    return text.includes("/p2p/") ? text : multiaddr(text).encapsulate(`/p2p/${id}`).toString()
+  })
+}
