@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as fc from "fast-check"
+import { FastCheck as fc } from "effect"
 import { ProgressBar, quantile, renderBar, renderTable, summarize } from "../src/index.js"
 
 describe("summarize", () => {
