@@ -35,3 +35,13 @@ export * from "./mode/reachability.js"
 export * from "./monitoring/health.js"
 export * from "./monitoring/performance.js"
 export * from "./new.js"
+export {
+  type PutValueResult,
+  RecordStore,
+  RecordStoreError,
+  RecordValidator,
+  ReplicationError,
+  type SearchValueOptions,
+  Values,
+  valuesLayer
+} from "./values/index.js"
