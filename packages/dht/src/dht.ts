@@ -15,6 +15,7 @@ import { type InvalidOptionError, Libp2pNetwork, Network, type PeerInfo } from "
 import { DHTConfig, type DHTOption, type DHTOptions } from "@effect-kad/options"
 import { ContentRouting, contentRoutingLayer, type ProviderStore } from "@effect-kad/providers"
 import {
+  type BootstrapReport,
   NetworkSizeEstimator,
   PeerRouting,
   peerRoutingLayer,
@@ -79,7 +80,8 @@ export const layerWith = <E>(
     retry: DHTConfig.retryPolicy(config),
     filterLocalhostInResponses: config.filterLocalhostInResponses,
     maxRoutingTableSize: Option.getOrUndefined(config.maxRoutingTableSize),
-    peerFilter: Option.getOrUndefined(config.peerFilter)
+    peerFilter: Option.getOrUndefined(config.peerFilter),
+    lookupCheckConcurrency: config.lookupCheckConcurrency
   })
   const values = valuesLayer({
     maxRecordAge: config.maxRecordAge,
@@ -141,8 +143,8 @@ export interface DhtShape {
   readonly self: PeerId
   /** The resolved configuration. */
   readonly config: DHTConfig
-  /** Connects to the bootstrap peers and refreshes the routing table. */
-  readonly bootstrap: (options?: BootstrapOptions) => Effect.Effect<void>
+  /** Connects to the bootstrap peers and refreshes the routing table; reports who answered. */
+  readonly bootstrap: (options?: BootstrapOptions) => Effect.Effect<BootstrapReport>
   /** A peer's addresses, or None. */
   readonly findPeer: (peer: PeerId) => Effect.Effect<Option.Option<PeerInfo>>
   /** The k closest peers to a key (bytes, or a peer ID whose multihash is the key). */

@@ -172,7 +172,7 @@ export class IpfsDHT {
   bootstrap(options: BootstrapOptions & CallOptions = {}): Promise<void> {
     return this.run(
       "bootstrap",
-      this.withDht((dht) => dht.bootstrap(options)),
+      this.withDht((dht) => Effect.asVoid(dht.bootstrap(options))),
       options
     )
   }

@@ -7,13 +7,14 @@
  */
 
 import type { PeerInfo } from "@effect-kad/core"
-import { type InvalidOptionError, kadIdOfPeer, MessageType, Network } from "@effect-kad/core"
+import { type InvalidOptionError, kadIdOfPeer, Network } from "@effect-kad/core"
 import { Effect, Layer } from "effect"
 import { NetworkSizeEstimator } from "../netsize/netsize.js"
 import type { DiversityConfig } from "../routing-table/config.js"
 import { RoutingTable } from "../routing-table/routing-table.js"
 import { PeerRoutingHandlers } from "./handlers.js"
-import { RoutingTableMaintenance } from "./maintenance.js"
+import { lookupCheck } from "./lookup-check.js"
+import { routingTableMaintenance } from "./maintenance.js"
 import { PeerRouting, type PeerRoutingConfig } from "./peer-routing.js"
 import { RpcHandlers } from "./rpc.js"
 
@@ -24,32 +25,13 @@ export interface PeerRoutingLayerConfig extends PeerRoutingConfig {
   readonly peerFilter?: (peer: PeerInfo) => boolean
   /** Deadline of the liveness check made before evicting a routing-table peer. */
   readonly livenessTimeoutMillis?: number
+  /**
+   * How many newly seen servers may be checked with a FIND_NODE at once
+   * before they enter the routing table; 0 admits them unchecked. Servers
+   * seen while every slot is busy wait for the next time they are seen.
+   */
+  readonly lookupCheckConcurrency?: number
 }
-
-/**
- * A liveness check that does not use the deprecated PING: a FIND_NODE for
- * our own key answered in time proves the peer is up and serving the DHT.
- */
-const livenessCheck = (timeoutMillis: number) =>
-  Effect.map(
-    Network,
-    (network) => (peer: Parameters<typeof network.request>[0]) =>
-      network
-        .request(
-          peer,
-          {
-            type: MessageType.FIND_NODE,
-            key: network.self.toMultihash().bytes as Uint8Array<ArrayBuffer>,
-            closerPeers: [],
-            providerPeers: []
-          },
-          { timeoutMillis }
-        )
-        .pipe(
-          Effect.as(true),
-          Effect.orElseSucceed(() => false)
-        )
-  )
 
 /**
  * Everything peer routing needs on top of a {@link Network}.
@@ -65,7 +47,8 @@ export const peerRoutingLayer = (
   const table = Layer.unwrapEffect(
     Effect.gen(function* () {
       const network = yield* Network
-      const isAlive = yield* livenessCheck(config.livenessTimeoutMillis ?? config.requestTimeoutMillis)
+      // the table is not built yet: an empty answer passes, the probe only has to prove liveness
+      const isAlive = lookupCheck(network, undefined, config.livenessTimeoutMillis ?? config.requestTimeoutMillis)
       return RoutingTable.layer({
         self: kadIdOfPeer(network.self),
         bucketSize: config.k,
@@ -81,5 +64,9 @@ export const peerRoutingLayer = (
     Layer.provideMerge(table),
     Layer.provideMerge(RpcHandlers.layer)
   )
-  return Layer.mergeAll(PeerRoutingHandlers, RoutingTableMaintenance).pipe(Layer.provideMerge(core))
+  const maintenance = routingTableMaintenance({
+    lookupCheckConcurrency: config.lookupCheckConcurrency ?? 0,
+    lookupCheckTimeoutMillis: config.livenessTimeoutMillis ?? config.requestTimeoutMillis
+  })
+  return Layer.mergeAll(PeerRoutingHandlers, maintenance).pipe(Layer.provideMerge(core))
 }

@@ -1,36 +1,69 @@
 /**
  * Keeps the routing table in step with what the network layer learns:
  * peers that advertise the DHT protocol as servers are offered to the
- * table, peers that stop advertising it are removed. Client-mode peers
- * never enter, as the spec requires.
+ * table (after a lookup check, as go-libp2p-kad-dht does), peers that stop
+ * advertising it are removed. Client-mode peers never enter, as the spec
+ * requires.
  *
  * @module
  */
-import { Network } from "@effect-kad/core"
-import { Effect, Layer, Stream } from "effect"
+import { Network, type PeerInfo } from "@effect-kad/core"
+import { Effect, Layer, type Scope, Stream } from "effect"
 import { RoutingTable } from "../routing-table/routing-table.js"
+import { lookupCheck } from "./lookup-check.js"
+
+/** Settings of {@link maintainRoutingTable}. */
+export interface MaintenanceConfig {
+  /** Concurrent admission checks; 0 admits advertised servers without asking them. */
+  readonly lookupCheckConcurrency: number
+  /** Deadline of one admission check. */
+  readonly lookupCheckTimeoutMillis: number
+}
 
 /**
  * Follows the network's peer events for the life of the scope. Peers
  * already connected as servers when it starts are offered too.
  */
-export const maintainRoutingTable = Effect.gen(function* () {
-  const network = yield* Network
-  const table = yield* RoutingTable
-  yield* Stream.runForEach(network.events, (event) => {
-    switch (event._tag) {
-      case "DhtServerSeen":
-        return table.tryAdd(event.peer)
-      case "DhtServerGone":
-        return table.remove(event.peer)
-      case "Disconnected":
-        // go keeps disconnected peers until a query to them fails; so do we
-        return Effect.void
+export const maintainRoutingTable = (config: MaintenanceConfig) =>
+  Effect.gen(function* () {
+    const network = yield* Network
+    const table = yield* RoutingTable
+    const check = lookupCheck(network, table, config.lookupCheckTimeoutMillis)
+    const slots = yield* Effect.makeSemaphore(Math.max(1, config.lookupCheckConcurrency))
+    const checking = new Set<string>()
+
+    const admit = (peer: PeerInfo): Effect.Effect<void, never, Scope.Scope> => {
+      if (config.lookupCheckConcurrency <= 0) return Effect.asVoid(table.tryAdd(peer))
+      const key = peer.id.toString()
+      if (checking.has(key)) return Effect.void
+      return Effect.flatMap(table.find(peer.id), (known) => {
+        // a peer already in the table only needs its addresses refreshed
+        if (known._tag === "Some") return Effect.asVoid(table.tryAdd(peer))
+        return slots
+          .withPermitsIfAvailable(1)(
+            Effect.gen(function* () {
+              checking.add(key)
+              if (yield* check(peer.id)) yield* table.tryAdd(peer)
+            }).pipe(Effect.ensuring(Effect.sync(() => checking.delete(key))))
+          )
+          .pipe(Effect.asVoid, Effect.forkScoped, Effect.asVoid)
+      })
     }
-  }).pipe(Effect.forkScoped)
-  const connected = yield* network.connectedServers
-  yield* Effect.forEach(connected, (peer) => table.tryAdd(peer), { discard: true })
-})
+
+    yield* Stream.runForEach(network.events, (event) => {
+      switch (event._tag) {
+        case "DhtServerSeen":
+          return admit(event.peer)
+        case "DhtServerGone":
+          return Effect.asVoid(table.remove(event.peer))
+        case "Disconnected":
+          // go keeps disconnected peers until a query to them fails; so do we
+          return Effect.void
+      }
+    }).pipe(Effect.forkScoped)
+    const connected = yield* network.connectedServers
+    yield* Effect.forEach(connected, admit, { discard: true })
+  })
 
 /** {@link maintainRoutingTable} as a layer. */
-export const RoutingTableMaintenance = Layer.scopedDiscard(maintainRoutingTable)
+export const routingTableMaintenance = (config: MaintenanceConfig) => Layer.scopedDiscard(maintainRoutingTable(config))

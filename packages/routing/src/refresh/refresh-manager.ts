@@ -12,14 +12,7 @@
  *
  * @module
  */
-import {
-  InvalidOptionError,
-  MessageType,
-  Network,
-  type NetworkShape,
-  type PeerInfo,
-  type RequestError
-} from "@effect-kad/core"
+import { InvalidOptionError, Network, type NetworkShape, type PeerInfo, type RequestError } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import {
   Cause,
@@ -37,6 +30,7 @@ import {
   Stream,
   SubscriptionRef
 } from "effect"
+import { lookupCheck } from "../peer-routing/lookup-check.js"
 import { PeerRouting } from "../peer-routing/peer-routing.js"
 import { DEFAULT_REFRESH_INTERVAL_MILLIS, maxLastSuccessfulOutboundThresholdMillis } from "../routing-table/config.js"
 import { RoutingTable, type RoutingTableShape } from "../routing-table/routing-table.js"
@@ -320,33 +314,8 @@ const validate = (config: RefreshConfig): Effect.Effect<Settings, InvalidOptionE
     }
   })
 
-/**
- * go's `lookupCheck`: ask the peer for the peers closest to itself. An empty
- * answer only counts once our own table is full enough that any live server
- * should know somebody.
- */
-const defaultIsAlive =
-  (network: NetworkShape, table: RoutingTableShape, timeoutMillis: number) =>
-  (peer: PeerId): Effect.Effect<boolean> =>
-    network
-      .request(
-        peer,
-        {
-          type: MessageType.FIND_NODE,
-          key: peer.toMultihash().bytes as Uint8Array<ArrayBuffer>,
-          closerPeers: [],
-          providerPeers: []
-        },
-        { timeoutMillis }
-      )
-      .pipe(
-        Effect.flatMap((response) =>
-          response.closerPeers.length > 0
-            ? Effect.succeed(true)
-            : Effect.map(table.size, (size) => size < table.bucketSize)
-        ),
-        Effect.orElseSucceed(() => false)
-      )
+const defaultIsAlive = (network: NetworkShape, table: RoutingTableShape, timeoutMillis: number) =>
+  lookupCheck(network, table, timeoutMillis)
 
 const initialStatus: RefreshStatus = {
   running: false,
