@@ -104,7 +104,8 @@ export interface OurDhtNode extends DhtNode {
   readonly dht: IpfsDHT
 }
 
-const transports = () => ({
+/** The host settings every node of the suite shares: 127.0.0.1 over TCP, Noise and Yamux. */
+export const loopbackConfig = () => ({
   addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
   transports: [tcp()],
   connectionEncrypters: [noise()],
@@ -117,7 +118,7 @@ const transports = () => ({
  * Starts a libp2p host under the scope and stops it when the scope closes.
  * Stopping is bounded so one stuck host cannot hold up the rest.
  */
-const acquireHost = <T extends Libp2p>(
+export const acquireHost = <T extends Libp2p>(
   name: string,
   start: () => Promise<T>
 ): Effect.Effect<T, InteropError, Scope.Scope> =>
@@ -136,7 +137,7 @@ const isNotFound = (error: unknown): boolean => error instanceof Error && error.
 
 /** A host with no DHT at all, for writing raw bytes to the DHT protocol. */
 export const startProbe = (name = "probe"): Effect.Effect<Libp2p, InteropError, Scope.Scope> =>
-  acquireHost(name, () => createLibp2p({ ...transports(), services: { identify: identify(), ping: ping() } }))
+  acquireHost(name, () => createLibp2p({ ...loopbackConfig(), services: { identify: identify(), ping: ping() } }))
 
 /**
  * A host running `@libp2p/kad-dht`, configured as a loopback network needs:
@@ -148,7 +149,7 @@ export const startJsNode = (name: string, role: Role): Effect.Effect<JsDhtNode, 
   Effect.gen(function* () {
     const host = yield* acquireHost(name, () =>
       createLibp2p({
-        ...transports(),
+        ...loopbackConfig(),
         services: {
           identify: identify(),
           ping: ping(),
@@ -270,7 +271,7 @@ export const startOurNode = (
   Effect.gen(function* () {
     const host = yield* acquireHost(name, () =>
       createLibp2p({
-        ...transports(),
+        ...loopbackConfig(),
         services: {
           identify: identify(),
           // @libp2p/kad-dht pings a new contact with /ipfs/ping/1.0.0 before admitting it

@@ -177,14 +177,3 @@ export const rawRequest = (
       }),
     (stream) => Effect.promise(() => stream.close().catch(() => stream.abort(new Error("close failed"))))
   )
-
-/**
- * Writes one framed message and does not wait for an answer (ADD_PROVIDER
- * has none); the stream is closed once the bytes are out.
- */
-export const rawSend = (from: Libp2p, to: PeerId, message: RawRequest): Effect.Effect<void, InteropError> =>
-  Effect.acquireUseRelease(
-    open(from, to, DEFAULT_PROTOCOL),
-    (stream) => Effect.sync(() => void stream.send(encodeRequest(message))),
-    (stream) => Effect.promise(() => stream.close().catch(() => stream.abort(new Error("close failed"))))
-  )
