@@ -8,6 +8,7 @@
  */
 
 import {
+  commonPrefixLength,
   type KadId,
   kadIdOfKey,
   type Message,
@@ -191,6 +192,10 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       Effect.gen(function* () {
         const result = yield* lookup(key, findNode(key))
         yield* trackSize(key, result)
+        if (result.reason === "converged") {
+          // a completed lookup refreshed the bucket its target falls in, as go counts it
+          yield* table.markBucketRefreshed(Math.min(255, commonPrefixLength(table.localKadId, kadIdOfKey(key))))
+        }
         return result.closest
       }).pipe(Effect.withSpan("PeerRouting.getClosestPeers"))
 
