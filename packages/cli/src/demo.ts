@@ -337,6 +337,28 @@ export const startNetwork = (
     return nodes
   })
 
+/** Random-key lookups a node makes at most to give its size estimator enough measurements. */
+const MAX_WARM_UP_LOOKUPS = 8
+
+/**
+ * Looks up random keys until the node's size estimator has an answer, as
+ * the lookups of a node that has been running a while would. A refresh of
+ * a small network makes only a few lookups, sometimes fewer than the
+ * estimator needs.
+ */
+const warmUpEstimator = (node: KadNode): Effect.Effect<void, CliError> =>
+  Effect.gen(function* () {
+    for (let i = 0; i < MAX_WARM_UP_LOOKUPS; i++) {
+      const ready = yield* call("nsEstimator.estimate", () => node.dht.nsEstimator.estimate()).pipe(
+        Effect.as(true),
+        Effect.orElseSucceed(() => false)
+      )
+      if (ready) return
+      const key = crypto.getRandomValues(new Uint8Array(32))
+      yield* call("getClosestPeers", (signal) => node.dht.getClosestPeers(key, { signal }))
+    }
+  })
+
 /**
  * Refreshes every node's routing table once the whole network is up, as
  * the periodic refresh would: early nodes learn of later ones, and each
@@ -349,9 +371,9 @@ export const refreshNetwork = (
   Effect.forEach(
     nodes,
     (node) =>
-      Effect.zipRight(
-        call("bootstrap", (signal) => node.dht.bootstrap({ signal })),
-        Effect.sync(onRefreshed)
+      call("bootstrap", (signal) => node.dht.bootstrap({ signal })).pipe(
+        Effect.zipRight(warmUpEstimator(node)),
+        Effect.zipRight(Effect.sync(onRefreshed))
       ),
     { concurrency: 4, discard: true }
   )

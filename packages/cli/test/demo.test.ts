@@ -23,7 +23,7 @@ describe("kad-dht demo", () => {
     timeout: 240_000
   }, async () => {
     const result = await runCli(["demo", "--nodes", "6", "--runs", "3", "--json", "--strict"], 200_000)
-    expect(result.code, result.stderr).toBe(0)
+    expect(result.code, `${result.stderr}\n${result.stdout}`).toBe(0)
     const [report] = jsonLines(result.stdout)
     expect(report).toMatchObject({ ok: true, command: "demo", nodes: 6, runs: 3, bucketSize: 4, allSucceeded: true })
     const rows = report.operations as Array<{

@@ -45,6 +45,14 @@ describe("kad-dht node with one-shot commands from other processes", () => {
     ])
     expect(missing.stderr).toContain("kad-dht: get: nothing found for /cli/never-stored")
 
+    const closest = await runCli(["closest", node.started.peerId, "--bootstrap", address, "--json"])
+    expect(closest.code, closest.stderr).toBe(0)
+    expect(jsonLines(closest.stdout)[0]).toMatchObject({
+      ok: true,
+      keyKind: "peer",
+      peers: [{ id: node.started.peerId }]
+    })
+
     const stopped = await node.stop()
     expect(stopped.code).toBe(0)
     expect(jsonLines(stopped.stdout).at(-1)).toEqual({ event: "stopped" })
@@ -88,6 +96,10 @@ describe("kad-dht node with one-shot commands from other processes", () => {
       const peer = await runCli(["find-peer", second.started.peerId, "-b", again, "--json"])
       expect(peer.code, peer.stderr).toBe(0)
       expect(jsonLines(peer.stdout)[0]).toMatchObject({ ok: true, peer: { id: second.started.peerId } })
+
+      const rival = await runCli(["node", "--data-dir", dataDir, "--json"])
+      expect(rival.code).toBe(1)
+      expect(rival.stderr).toContain("is another node using this data directory?")
 
       expect((await second.stop()).code).toBe(0)
     } finally {

@@ -40,7 +40,13 @@ const openLevel = (location: string): Effect.Effect<LevelDatastore, StartupError
         await store.open()
         return store
       },
-      catch: (cause) => new StartupError({ what: `the datastore at ${location}`, reason: reasonOf(cause), cause })
+      catch: (cause) =>
+        new StartupError({
+          what: `the datastore at ${location}`,
+          // LevelDB locks its directory, and a second node on the same data directory is the usual cause
+          reason: `${reasonOf(cause)} (is another node using this data directory?)`,
+          cause
+        })
     }),
     (store) => Effect.promise(() => store.close())
   )
