@@ -147,8 +147,7 @@ export const joinViaOptions = async (
 ): Promise<IpfsDHT> => {
   const dht = new IpfsDHT({ host, validator: appValidator, options: { bootstrapPeers: addresses } })
   await dht.start()
-  await dht.bootstrap()
-  return dht
+  return bootstrapOrClose(dht)
 }
 
 /** Method 2 against peers you run: `bootstrapPeers([{ id, multiaddrs }])`. Started and bootstrapped. */
@@ -161,6 +160,16 @@ export const joinViaCombinators = async (
     bootstrapPeers(peers),
     ...(appValidator === undefined ? [] : [validator(appValidator)])
   ])
-  await dht.bootstrap()
-  return dht
+  return bootstrapOrClose(dht)
+}
+
+/** Bootstraps a started DHT; closes it when that fails, so a failed join leaves nothing running. */
+const bootstrapOrClose = async (dht: IpfsDHT): Promise<IpfsDHT> => {
+  try {
+    await dht.bootstrap()
+    return dht
+  } catch (error) {
+    await dht.close()
+    throw error
+  }
 }

@@ -75,7 +75,12 @@ export const startBasicNode = async (host: Libp2p, bootstrap: ReadonlyArray<Boot
     }
   })
   await dht.start()
-  await dht.bootstrap() // connect to the bootstrap peers and fill the routing table
+  try {
+    await dht.bootstrap() // connect to the bootstrap peers and fill the routing table
+  } catch (error) {
+    await dht.close()
+    throw error
+  }
   return dht
 }
 

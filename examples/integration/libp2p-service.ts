@@ -47,7 +47,12 @@ export const createLibp2pWithDht = async (
     }
   })
   // the service holds the IpfsDHT: everything of the Promise API is there too
-  await node.services.dht.dht.bootstrap()
+  try {
+    await node.services.dht.dht.bootstrap()
+  } catch (error) {
+    await node.stop()
+    throw error
+  }
   return node
 }
 

@@ -58,7 +58,12 @@ export const HighPerformanceDHT = {
       ...appOptions
     ])
     // continuous bootstrap with frequent refresh
-    await dht.bootstrap({ quickConnectOnly: false, periodicRefreshInterval: "2 minutes" })
+    try {
+      await dht.bootstrap({ quickConnectOnly: false, periodicRefreshInterval: "2 minutes" })
+    } catch (error) {
+      await dht.close()
+      throw error
+    }
     return dht
   }
 } as const

@@ -64,7 +64,12 @@ export const MobileOptimizedDHT = {
       ...(config.appOptions ?? [])
     ])
     // with auto refresh off nothing connects by itself: join once now
-    await dht.bootstrap({ quickConnectOnly: true })
+    try {
+      await dht.bootstrap({ quickConnectOnly: true })
+    } catch (error) {
+      await dht.close()
+      throw error
+    }
     let refreshes = 0
     let running: Promise<void> | undefined
     const shouldRefresh = config.shouldRefresh ?? (async () => true)

@@ -65,7 +65,12 @@ export class MemoryConstrainedNode {
   ): Promise<MemoryConstrainedNode> {
     const options = [...memoryConstrainedOptions, bootstrapPeers(config.bootstrap), ...(config.appOptions ?? [])]
     const dht = await DHT.new_(host, providerStore, options)
-    await dht.bootstrap()
+    try {
+      await dht.bootstrap()
+    } catch (error) {
+      await dht.close()
+      throw error
+    }
     const node = new MemoryConstrainedNode(dht, host, providerStore, options, config)
     node.timer = setInterval(
       () => {
