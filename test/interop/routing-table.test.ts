@@ -47,15 +47,10 @@ layer(MixedNetwork.layer(), { excludeTestServices: true, timeout: "90 seconds" }
           const connectedTo = net.servers.filter((s) => s.host.getConnections(client.peerId).length > 0)
           expect(connectedTo.some((s) => s.impl === "ours")).toBe(true)
           expect(connectedTo.some((s) => s.impl === "js")).toBe(true)
-          // js-libp2p notes the protocol of every inbound stream in the peer store, so after the client's
-          // queries the servers' peer stores list it under the DHT protocol; admission must not rely on that
-          const marked = yield* Effect.forEach(connectedTo, (server) =>
-            Effect.promise(() => server.host.peerStore.get(client.peerId)).pipe(
-              Effect.map((peer) => peer.protocols.includes(PROTOCOL))
-            )
-          )
-          expect(marked.some(Boolean)).toBe(true)
         }
+        // js-libp2p also notes the protocol of every inbound stream in the peer store (until identify runs
+        // again), so a server's peer store may list a client that queried it under the DHT protocol:
+        // admission has to follow identify, which both implementations do
         for (const server of net.servers) yield* expectAll(server, net.clients, false)
       }),
     30_000
