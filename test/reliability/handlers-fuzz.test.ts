@@ -28,7 +28,7 @@ import { report } from "./support/report.js"
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
 
 describe("request handlers under hostile messages", () => {
-  it.scoped(
+  it.scopedLive(
     "random, mutated and abusive requests: no defect, bounded answers, nothing invalid stored, honest peers still served",
     () =>
       Effect.gen(function* () {
