@@ -11,7 +11,7 @@ import { RecordStore } from "@effect-kad/dht"
 import { DatastoreProviderStore } from "@effect-kad/providers"
 import { LevelDatastore } from "datastore-level"
 import { Duration, Effect, Option } from "effect"
-import { providerKeyOf, valueKeyOf, valueOf, writerPeerId } from "../fixtures/durable-keys.js"
+import { providerKeyOf, valueBytesOf, valueKeyOf, writerPeerId } from "../fixtures/durable-keys.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(here, "../../..")
@@ -107,7 +107,8 @@ export const checkAcknowledged = (
         for (const n of values) {
           const stored = yield* Effect.orDie(records.get(valueKeyOf(n)))
           if (Option.isNone(stored)) missingValues.push(n)
-          else if (Buffer.compare(Buffer.from(stored.value.value), Buffer.from(valueOf(n))) !== 0) wrongValues.push(n)
+          else if (Buffer.compare(Buffer.from(stored.value.value), Buffer.from(valueBytesOf(n))) !== 0)
+            wrongValues.push(n)
         }
         const missingProviders: Array<number> = []
         for (const n of providers) {
