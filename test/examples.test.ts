@@ -428,10 +428,8 @@ describe("Usage Patterns", () => {
     })
   })
 
-  // Library bug: IpfsDHT.searchValue rejects with NotFoundError when no peer holds the key, where the guide's
-  // searchValue ends empty (and IpfsDHT.getValue resolves to null). retrieveBest therefore throws instead of
-  // returning null. Remove `.fails` once searchValue ends without values for a missing key.
-  it.fails("DistributedStorage.retrieveBest of a key nobody stored is null", async () => {
+  // like the guide's searchValue, a search for a key nobody stored ends without values
+  it("DistributedStorage.retrieveBest of a key nobody stored is null", async () => {
     const { dht } = await joinClient()
     expect(await new DistributedStorage(dht).retrieveBest("never-stored")).toBeNull()
   })
@@ -640,12 +638,9 @@ describe("Advanced Topics", () => {
     expect(parseMyAppRecord((await reader.getValue(key))!)?.data).toBe("light-mode")
   })
 
-  // Library bug: a server that refuses a PUT_VALUE (invalid record) neither answers nor resets the stream
-  // (answerRequests in packages/core/src/network/libp2p.ts treats the handler's `undefined` like a message
-  // that needs no answer and keeps reading), so the sender waits out its request timeout on every attempt
-  // (3 × 10 s with the defaults) before putValue fails. go-libp2p-kad-dht resets the stream at once. Remove
-  // `.fails` once a refused PUT_VALUE fails fast.
-  it.fails("a PUT_VALUE the servers refuse fails without waiting for the request timeout", async () => {
+  // a server that refuses a PUT_VALUE resets the stream at once, as go-libp2p-kad-dht does, so the
+  // sender does not wait out its request timeout
+  it("a PUT_VALUE the servers refuse fails without waiting for the request timeout", async () => {
     const lax = await laxNode()
     const forged = await signMyAppRecord(stranger, key, "evil", Date.now())
     const started = Date.now()

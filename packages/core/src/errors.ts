@@ -94,6 +94,19 @@ export class ProtocolError extends Data.TaggedError("ProtocolError")<{
 }
 
 /**
+ * A request handler refused a request (invalid record, missing key). The
+ * network resets the stream at once, as go and js servers do, instead of
+ * leaving the requester waiting for a reply that will not come.
+ */
+export class RequestRefusedError extends Data.TaggedError("RequestRefusedError")<{
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `request refused: ${this.reason}`
+  }
+}
+
+/**
  * The retry schedule ran out. The name matches the developer guide so code
  * written against it reads the same.
  */

@@ -26,6 +26,7 @@ export {
 } from "@effect-kad/core"
 export * from "@effect-kad/options"
 export { DatastoreProviderStore, MemoryProviderStore, type ProviderStore } from "@effect-kad/providers"
+export { NotEnoughDataError, WrongPeerCountError } from "@effect-kad/routing"
 export * from "./dht.js"
 export * from "./ipfs-dht.js"
 export * from "./libp2p-service.js"

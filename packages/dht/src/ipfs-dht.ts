@@ -239,7 +239,14 @@ export class IpfsDHT {
   searchValue(key: string | Uint8Array, options?: GetValueOptions): AsyncIterable<Uint8Array> {
     return this.iterate(
       "searchValue",
-      Stream.unwrap(Effect.map(Dht, (dht) => dht.searchValue(toKey(key), { quorum: options?.quorum }))),
+      Stream.unwrap(
+        Effect.map(Dht, (dht) =>
+          // nothing found is an empty search, as getValue's null is
+          dht
+            .searchValue(toKey(key), { quorum: options?.quorum })
+            .pipe(Stream.catchTag("NotFoundError", () => Stream.empty))
+        )
+      ),
       options
     )
   }

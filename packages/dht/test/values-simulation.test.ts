@@ -272,16 +272,18 @@ layer(Layer.scoped(Sim, simulation(100)), { timeout: "60 seconds" })(
         const dispatch = (message: Message) =>
           server.run(Effect.flatMap(RpcHandlers, (rpc) => rpc.dispatch(client.id, message)))
 
-        const mismatched = yield* dispatch(put(messageKey, recordToWire(makeRecord(recordKey, bytes("9:evil"), now))))
-        expect(mismatched).toBeUndefined()
+        const mismatched = yield* Effect.flip(
+          dispatch(put(messageKey, recordToWire(makeRecord(recordKey, bytes("9:evil"), now))))
+        )
+        expect(mismatched._tag).toBe("RequestRefusedError")
         expect(yield* storedText(server, messageKey)).toBe("1:kept")
         expect(yield* storedText(server, recordKey)).toBeUndefined()
 
         // an invalid record changes nothing either
-        const invalid = yield* dispatch(
-          put(messageKey, recordToWire(makeRecord(messageKey, bytes("no sequence"), now)))
+        const invalid = yield* Effect.flip(
+          dispatch(put(messageKey, recordToWire(makeRecord(messageKey, bytes("no sequence"), now))))
         )
-        expect(invalid).toBeUndefined()
+        expect(invalid._tag).toBe("RequestRefusedError")
         expect(yield* storedText(server, messageKey)).toBe("1:kept")
 
         // a better valid record is stored and the request echoed; a worse one is answered with the stored record
@@ -293,14 +295,16 @@ layer(Layer.scoped(Sim, simulation(100)), { timeout: "60 seconds" })(
         expect(text(worse?.record?.value ?? new Uint8Array())).toBe("2:better")
         expect(yield* storedText(server, messageKey)).toBe("2:better")
 
-        // GET_VALUE with an empty key gets no answer; with a key it gets the record and closer peers
-        const empty = yield* dispatch({
-          type: MessageType.GET_VALUE,
-          key: new Uint8Array(),
-          closerPeers: [],
-          providerPeers: []
-        })
-        expect(empty).toBeUndefined()
+        // GET_VALUE with an empty key is refused; with a key it gets the record and closer peers
+        const empty = yield* Effect.flip(
+          dispatch({
+            type: MessageType.GET_VALUE,
+            key: new Uint8Array(),
+            closerPeers: [],
+            providerPeers: []
+          })
+        )
+        expect(empty._tag).toBe("RequestRefusedError")
         const got = yield* dispatch({
           type: MessageType.GET_VALUE,
           key: messageKey as Uint8Array<ArrayBuffer>,

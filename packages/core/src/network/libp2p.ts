@@ -617,6 +617,11 @@ export const make = (
           }
           const answered = yield* Effect.exit(handler(peer, decoded.right))
           if (Exit.isFailure(answered)) {
+            const refused = Cause.failureOption(answered.cause)
+            if (refused._tag === "Some") {
+              yield* Effect.logDebug(`refused a request from ${peer.toString()}: ${refused.value.reason}`)
+              return framed.abort(refused.value.reason)
+            }
             yield* Effect.logWarning(`DHT request handler failed for ${peer.toString()}`, answered.cause)
             return framed.abort("request handler failed")
           }
@@ -692,6 +697,14 @@ export const make = (
     const isConnected: NetworkShape["isConnected"] = (peer) =>
       Effect.sync(() => ops.getConnections(peer).some((connection) => connection.status === "open"))
 
+    const connectionAddressesOf: NetworkShape["connectionAddressesOf"] = (peer) =>
+      Effect.sync(() =>
+        ops
+          .getConnections(peer)
+          .filter((connection) => connection.status === "open")
+          .map((connection) => connection.remoteAddr)
+      )
+
     const connect: NetworkShape["connect"] = (peer, requestOptions) =>
       rememberAddresses(peer).pipe(
         Effect.zipRight(
@@ -716,6 +729,7 @@ export const make = (
       selfInfo,
       connectedServers,
       isConnected,
+      connectionAddressesOf,
       connect,
       events: EffectStream.fromPubSub(events)
     } satisfies NetworkShape

@@ -236,7 +236,11 @@ export class MemoryNetworkHub {
           hub.stats.requests++
           const delivered = yield* Effect.mapError(hub.transmit(node, to, message), (e) => toRemote(e, to.key))
           if (delivered === "lost") return yield* lostUntilTimeout
-          const response = yield* handler(node.id, delivered)
+          const response = yield* Effect.mapError(
+            handler(node.id, delivered),
+            // a refusal resets the stream, which the requester sees as a failed exchange
+            (refused) => new TransientNetworkError({ peer: to.key, reason: `stream reset: ${refused.reason}` })
+          )
           if (response === undefined) return yield* lostUntilTimeout
           const back = yield* hub.transmit(to, node, response)
           if (back === "lost") return yield* lostUntilTimeout
@@ -259,7 +263,7 @@ export class MemoryNetworkHub {
           const delivered = yield* Effect.mapError(hub.transmit(node, to, message), (e) => toRemote(e, to.key))
           if (delivered === "lost") return
           // the receiver processes it on its own time; the sender does not wait
-          yield* Effect.forkDaemon(handler(node.id, delivered))
+          yield* Effect.forkDaemon(Effect.ignore(handler(node.id, delivered)))
         }),
         options
       )
@@ -312,6 +316,11 @@ export class MemoryNetworkHub {
           .map((other) => hub.infoOf(other))
       ),
       isConnected: (peer) => Effect.sync(() => node.connections.has(peer.toString())),
+      connectionAddressesOf: (peer) =>
+        Effect.sync(() => {
+          const other = hub.nodes.get(peer.toString())
+          return other !== undefined && node.connections.has(other.key) ? other.addrs : []
+        }),
       connect: (peer, options) =>
         withTimeout(
           peer.id,

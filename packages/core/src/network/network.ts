@@ -9,7 +9,7 @@
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
 import { Context, type Effect, type Scope, type Stream } from "effect"
-import type { ProtocolError, TimeoutError, TransientNetworkError } from "../errors.js"
+import type { ProtocolError, RequestRefusedError, TimeoutError, TransientNetworkError } from "../errors.js"
 import type { Message } from "../wire/codec.js"
 import type { PeerInfo } from "../wire/peer.js"
 
@@ -18,10 +18,11 @@ export type RequestError = TransientNetworkError | ProtocolError | TimeoutError
 
 /**
  * Answers one inbound request. Returning `undefined` sends no response
- * (ADD_PROVIDER, which go servers never answer). Handlers must not fail:
- * a request that cannot be served is answered or dropped by the handler.
+ * (ADD_PROVIDER, which go servers never answer). Failing with
+ * {@link RequestRefusedError} refuses the request: the stream is reset at
+ * once, as go and js servers do.
  */
-export type RequestHandler = (from: PeerId, request: Message) => Effect.Effect<Message | undefined>
+export type RequestHandler = (from: PeerId, request: Message) => Effect.Effect<Message | undefined, RequestRefusedError>
 
 /** Per-request settings. */
 export interface RequestOptions {
@@ -48,11 +49,7 @@ export interface NetworkShape {
   /** The protocol identifier spoken, e.g. `/ipfs/kad/1.0.0`. */
   readonly protocol: string
   /** Sends `request` to `peer` and waits for its response. */
-  readonly request: (
-    peer: PeerId,
-    request: Message,
-    options?: RequestOptions
-  ) => Effect.Effect<Message, RequestError>
+  readonly request: (peer: PeerId, request: Message, options?: RequestOptions) => Effect.Effect<Message, RequestError>
   /** Sends `message` to `peer` without waiting for a response. */
   readonly send: (peer: PeerId, message: Message, options?: RequestOptions) => Effect.Effect<void, RequestError>
   /**
@@ -70,6 +67,8 @@ export interface NetworkShape {
   readonly connectedServers: Effect.Effect<ReadonlyArray<PeerInfo>>
   /** Whether a peer currently has an open connection. */
   readonly isConnected: (peer: PeerId) => Effect.Effect<boolean>
+  /** The remote addresses of the open connections to a peer (how it reached us, or we it). */
+  readonly connectionAddressesOf: (peer: PeerId) => Effect.Effect<ReadonlyArray<Multiaddr>>
   /** Dials a peer (used by bootstrap); fails like a request would. */
   readonly connect: (peer: PeerInfo, options?: RequestOptions) => Effect.Effect<void, RequestError>
   /** Peer events; a new subscriber sees events from subscription on. */

@@ -3,7 +3,15 @@
  *
  * @module
  */
-import { type Message, MessageType, printableKey, recordFromWire, recordToWire, validateRecord } from "@effect-kad/core"
+import {
+  type Message,
+  MessageType,
+  printableKey,
+  RequestRefusedError,
+  recordFromWire,
+  recordToWire,
+  validateRecord
+} from "@effect-kad/core"
 import { PeerRouting, RpcHandlers } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
 import { Clock, Effect, Either, Option } from "effect"
@@ -11,16 +19,17 @@ import { RecordStore } from "./record-store.js"
 import { bytesEqual, storeIfBetter } from "./records.js"
 import { RecordValidator } from "./validator.js"
 
+/** Refuses a request: the network resets the stream at once, as go and js servers do. */
 const refuse = (from: PeerId, reason: string, key?: Uint8Array) =>
   Effect.logDebug("refused PUT_VALUE").pipe(
     Effect.annotateLogs({ peer: from.toString(), reason, key: key === undefined ? "" : printableKey(key) }),
-    Effect.as(undefined)
+    Effect.zipRight(Effect.fail(new RequestRefusedError({ reason })))
   )
 
 /**
  * Answers PUT_VALUE. The message key must equal the record's key and the
- * record must validate; otherwise nothing is stored and nothing is answered
- * (go-libp2p-kad-dht closes the stream with an error). A valid record is
+ * record must validate; otherwise nothing is stored and the request is
+ * refused (the stream is reset, as go-libp2p-kad-dht does). A valid record is
  * stamped with the time it arrived and kept unless a better valid record is
  * already stored; the request is echoed when it was stored. When the stored
  * record wins, the answer carries that record instead, which every
@@ -67,7 +76,8 @@ export const handleGetValue = (from: PeerId, request: Message) =>
     const store = yield* RecordStore
     const routing = yield* PeerRouting
     const key = request.key
-    if (key === undefined || key.byteLength === 0) return undefined
+    if (key === undefined || key.byteLength === 0)
+      return yield* new RequestRefusedError({ reason: "GET_VALUE without a key" })
     const closerPeers = yield* routing.closerPeersFor(key, from)
     const record = yield* store
       .get(key)

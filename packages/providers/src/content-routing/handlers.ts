@@ -14,7 +14,8 @@ import {
   Network,
   type PeerInfo,
   peerInfoFromWire,
-  printableKey
+  printableKey,
+  RequestRefusedError
 } from "@effect-kad/core"
 import { PeerRouting, RpcHandlers } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
@@ -85,10 +86,10 @@ export const handleAddProvider = (from: PeerId, request: Message) =>
   Effect.gen(function* () {
     const key = request.key
     if (key === undefined || Either.isLeft(validateProviderKey(key))) {
-      yield* Effect.logDebug("ADD_PROVIDER with an invalid key ignored").pipe(
+      yield* Effect.logDebug("ADD_PROVIDER with an invalid key refused").pipe(
         Effect.annotateLogs({ from: from.toString(), keyBytes: key?.byteLength ?? 0 })
       )
-      return undefined
+      return yield* new RequestRefusedError({ reason: "ADD_PROVIDER key must be 1 to 80 bytes" })
     }
     const store = yield* ProviderStoreService
     const network = yield* Network
@@ -124,17 +125,17 @@ export const handleAddProvider = (from: PeerId, request: Message) =>
 /**
  * Answers GET_PROVIDERS with the live providers of the key (most recently
  * announced first, as many as fit in one message) and the closest peers
- * of the routing table. A key of the wrong length gets no answer, as go
- * servers give none.
+ * of the routing table. A key of the wrong length is refused (the stream
+ * is reset).
  */
 export const handleGetProviders = (from: PeerId, request: Message) =>
   Effect.gen(function* () {
     const key = request.key
     if (key === undefined || Either.isLeft(validateProviderKey(key))) {
-      yield* Effect.logDebug("GET_PROVIDERS with an invalid key not answered").pipe(
+      yield* Effect.logDebug("GET_PROVIDERS with an invalid key refused").pipe(
         Effect.annotateLogs({ from: from.toString(), keyBytes: key?.byteLength ?? 0 })
       )
-      return undefined
+      return yield* new RequestRefusedError({ reason: "GET_PROVIDERS key must be 1 to 80 bytes" })
     }
     const store = yield* ProviderStoreService
     const routing = yield* PeerRouting

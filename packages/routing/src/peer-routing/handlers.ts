@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Message, MessageType, Network, type PeerInfo } from "@effect-kad/core"
+import { type Message, MessageType, Network, type PeerInfo, RequestRefusedError } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromMultihash } from "@libp2p/peer-id"
 import { Effect } from "effect"
@@ -31,7 +31,8 @@ export const handleFindNode = (from: PeerId, request: Message) =>
     const routing = yield* PeerRouting
     const network = yield* Network
     const key = request.key
-    if (key === undefined || key.byteLength === 0) return undefined
+    if (key === undefined || key.byteLength === 0)
+      return yield* new RequestRefusedError({ reason: "FIND_NODE without a key" })
     const closer = yield* routing.closerPeersFor(key, from)
     const target = peerIdOfKey(key)
     if (target !== undefined && !target.equals(from)) {

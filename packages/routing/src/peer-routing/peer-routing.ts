@@ -245,8 +245,10 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       Effect.gen(function* () {
         let strip = config.filterLocalhostInResponses
         if (strip) {
-          // a requester that is itself only reachable on loopback is on this machine: it can use those addresses
-          const requesterAddrs = yield* network.addressesOf(requester)
+          // a requester that reached us over loopback is on this machine: it can use those addresses.
+          // The connection says so from the first request; the peer store only after identify.
+          const via = yield* network.connectionAddressesOf(requester)
+          const requesterAddrs = via.length > 0 ? via : yield* network.addressesOf(requester)
           if (requesterAddrs.length > 0 && requesterAddrs.every(isLoopback)) strip = false
         }
         return peers.map((peer) =>

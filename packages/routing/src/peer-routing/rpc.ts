@@ -7,12 +7,12 @@
  * @module
  */
 
-import type { Message, MessageType, RequestHandler } from "@effect-kad/core"
+import type { Message, MessageType, RequestHandler, RequestRefusedError } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import { Context, Effect, Layer } from "effect"
 
-/** A handler for one message type. */
-export type MessageHandler = (from: PeerId, request: Message) => Effect.Effect<Message | undefined>
+/** A handler for one message type; failing refuses the request (the stream is reset). */
+export type MessageHandler = (from: PeerId, request: Message) => Effect.Effect<Message | undefined, RequestRefusedError>
 
 /** Operations of the {@link RpcHandlers} service. */
 export interface RpcHandlersShape {
@@ -57,7 +57,10 @@ export class RpcHandlers extends Context.Tag("@effect-kad/routing/RpcHandlers")<
    */
   static readonly register = <R>(
     entries: Partial<
-      Record<MessageType, (from: PeerId, request: Message) => Effect.Effect<Message | undefined, never, R>>
+      Record<
+        MessageType,
+        (from: PeerId, request: Message) => Effect.Effect<Message | undefined, RequestRefusedError, R>
+      >
     >
   ): Layer.Layer<never, never, RpcHandlers | R> =>
     Layer.effectDiscard(
@@ -65,7 +68,7 @@ export class RpcHandlers extends Context.Tag("@effect-kad/routing/RpcHandlers")<
         const rpc = yield* RpcHandlers
         const context = yield* Effect.context<R>()
         for (const [type, handler] of Object.entries(entries) as Array<
-          [MessageType, (from: PeerId, request: Message) => Effect.Effect<Message | undefined, never, R>]
+          [MessageType, (from: PeerId, request: Message) => Effect.Effect<Message | undefined, RequestRefusedError, R>]
         >) {
           yield* rpc.register(type, (from, request) => Effect.provide(handler(from, request), context))
         }
