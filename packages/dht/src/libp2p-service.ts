@@ -85,6 +85,10 @@ export class KadDHTService implements Startable {
 /**
  * A js-libp2p service factory for this DHT.
  *
+ * Give the node the `ping()` service too when it should join networks of
+ * `@libp2p/kad-dht` nodes: they check new contacts with libp2p ping before
+ * admitting them to their routing tables.
+ *
  * @example
  * ```ts
  * const node = await createLibp2p({
