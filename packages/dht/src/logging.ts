@@ -28,12 +28,15 @@ const render = (message: unknown): string =>
 export const debugLogger = (namespace: string): Logger.Logger<unknown, void> => {
   const log = libp2pLogger(namespace)
   return Logger.make(({ logLevel, message, annotations, cause }) => {
+    const severe = LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)
+    // debug lines are only built when their namespace is enabled: hot paths log at Debug
+    if (!severe && !log.enabled) return
     const parts = [render(message)]
     for (const [key, value] of HashMap.toEntries(annotations)) parts.push(`${key}=${String(value)}`)
     if (!Cause.isEmpty(cause)) parts.push(Cause.pretty(cause))
     const line = parts.join(" ")
-    if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) log.error("%s", line)
-    else if (log.enabled) log("%s", line)
+    if (severe) log.error("%s", line)
+    else log("%s", line)
   })
 }
 
