@@ -1,0 +1,56 @@
+/**
+ * Churn: 30% of the nodes die at random while readers keep reading. Lookups
+ * still converge on live peers, what was put and provided before is still
+ * found (and after the publishers republish, all of it), nothing rejects
+ * unhandled, and once the network is closed no socket or timer is left.
+ * The soak suite runs the same experiments at 1000 simulated nodes and 50
+ * loopback hosts.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import {
+  activeResources,
+  type ChurnFigures,
+  loopbackChurn,
+  settleResources,
+  simulatedChurn,
+  watchUnhandledRejections
+} from "./support/churn.js"
+import { report } from "./support/report.js"
+
+const expectHealthy = (figures: ChurnFigures) => {
+  expect(figures.killed).toBe(Math.floor(figures.nodes * 0.3))
+  expect(figures.lookupsWithDeadPeers).toBe(0)
+  expect(figures.lookupAccuracy).toBeGreaterThanOrEqual(0.85)
+  expect(figures.readsDuringChurn).toBeGreaterThan(0)
+  expect(figures.valuesFoundAfterRepublish).toBe(figures.reads)
+  expect(figures.providersFoundAfterRepublish).toBe(figures.reads)
+}
+
+describe("churn", () => {
+  it("250 simulated nodes, 30% killed during reads: lookups converge, records survive, nothing leaks", async () => {
+    const before = activeResources()
+    const rejections = watchUnhandledRejections()
+    const figures = await Effect.runPromise(
+      Effect.scoped(simulatedChurn({ size: 250, killFraction: 0.3, items: 15, waves: 5, readers: 12 }))
+    ).finally(rejections.stop)
+    const leaked = await settleResources(before)
+    report("churn: simulated", { ...figures, unhandledRejections: rejections.seen.length, leaked })
+    expectHealthy(figures)
+    expect(rejections.seen).toEqual([])
+    expect(leaked).toEqual({})
+  }, 120_000)
+
+  it("16 loopback hosts, 30% stopped during reads: lookups converge, records survive, no socket or timer left", async () => {
+    const before = activeResources()
+    const rejections = watchUnhandledRejections()
+    const figures = await loopbackChurn({ size: 16, killFraction: 0.3, items: 5, waves: 2, readers: 5 }).finally(
+      rejections.stop
+    )
+    const leaked = await settleResources(before)
+    report("churn: loopback", { ...figures, unhandledRejections: rejections.seen.length, leaked })
+    expectHealthy(figures)
+    expect(rejections.seen).toEqual([])
+    expect(leaked).toEqual({})
+  }, 180_000)
+})
