@@ -26,6 +26,7 @@ import {
 } from "./support/dht-hosts.js"
 import { varint } from "./support/messages.js"
 import { report } from "./support/report.js"
+import { fuzzStreams } from "./support/stream-fuzz.js"
 
 const PROTOCOL = "/ipfs/kad/1.0.0"
 const IDLE_MILLIS = 1_500
@@ -193,6 +194,15 @@ describe("a DHT server under hostile streams on loopback", () => {
     } finally {
       clearInterval(sampler)
     }
+  }, 90_000)
+
+  it("200 fuzzed streams (random bytes, mutated frames, random chunking): the server survives and keeps answering", async () => {
+    const figures = await fuzzStreams(200, 20)
+    report("streams: fuzzed", { ...figures })
+    expect(figures.leftServed).toBe(0)
+    expect(figures.probesAnswered).toBe(figures.probes)
+    expect(figures.answered).toBeGreaterThan(0)
+    expect(figures.reset).toBeGreaterThan(0)
   }, 90_000)
 
   // BUG (packages/core/src/network/libp2p.ts, closeInbound): at the idle

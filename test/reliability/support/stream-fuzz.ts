@@ -1,0 +1,154 @@
+/**
+ * Stream-level fuzzing of a DHT server on a loopback host: a hostile peer
+ * opens stream after stream and writes random bytes, frames of mutated
+ * messages, valid requests and mixtures of them, in random chunks, then
+ * waits for whatever the server does (answer, close, reset, idle timeout).
+ * Shared by the fast suite (a few hundred streams) and the soak suite.
+ */
+import { encodeMessage, FrameDecoder, frame } from "@effect-kad/core"
+import type { Stream } from "@libp2p/interface"
+import fc from "fast-check"
+import type { Uint8ArrayList } from "uint8arraylist"
+import { createLoopbackHost } from "../../support/hosts.js"
+import { type DhtHost, rawStream, servedDhtStreams, startDhtHost, waitFor } from "./dht-hosts.js"
+import { hostileBytesArb, messageArb } from "./messages.js"
+
+/** What the server did with the fuzzed streams. */
+export interface StreamFuzzFigures {
+  readonly streams: number
+  readonly bytesSent: number
+  /** Streams on which the server sent at least one well-formed response frame. */
+  readonly answered: number
+  /** Streams the server reset (bad frame, oversized prefix, idle inside a frame). */
+  readonly reset: number
+  /** Streams the server closed gracefully (idle timeout, or after the remote closed). */
+  readonly closed: number
+  /** Streams still open on the server when the run ended (must be 0). */
+  readonly leftServed: number
+  /** Honest FIND_NODE probes sent between batches, and how many were answered. */
+  readonly probes: number
+  readonly probesAnswered: number
+}
+
+/** One stream's script: chunks to write, and whether to close our side afterwards. */
+interface Script {
+  readonly chunks: ReadonlyArray<Uint8Array>
+  readonly closeAfter: boolean
+}
+
+const scriptArb = (pool: Parameters<typeof hostileBytesArb>[0]): fc.Arbitrary<Script> => {
+  const framed = fc.oneof(
+    hostileBytesArb(pool).map((bytes) => frame(bytes)),
+    messageArb(pool).map((m) => frame(encodeMessage(m))),
+    hostileBytesArb(pool)
+  )
+  return fc
+    .record({
+      parts: fc.array(framed, { minLength: 1, maxLength: 4 }),
+      cuts: fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 6 }),
+      closeAfter: fc.boolean()
+    })
+    .map(({ parts, cuts, closeAfter }) => {
+      const whole = Buffer.concat(parts)
+      const chunks: Array<Uint8Array> = []
+      let offset = 0
+      for (let i = 0; offset < whole.byteLength; i++) {
+        const size = cuts[i % cuts.length] * 8
+        chunks.push(whole.subarray(offset, offset + size))
+        offset += size
+      }
+      return { chunks, closeAfter }
+    })
+}
+
+/** Plays one script and resolves with what the server did, within `patienceMillis`. */
+const play = (stream: Stream, script: Script, patienceMillis: number) =>
+  new Promise<{ answered: boolean; reset: boolean; closed: boolean }>((resolve) => {
+    const decoder = new FrameDecoder()
+    let answered = false
+    const finish = (reset: boolean, closed: boolean) => {
+      clearTimeout(timer)
+      resolve({ answered, reset, closed })
+    }
+    const timer = setTimeout(() => {
+      stream.abort(new Error("fuzzer gave up waiting"))
+      finish(false, false)
+    }, patienceMillis)
+    stream.addEventListener("message", (event: { data: Uint8Array | Uint8ArrayList }) => {
+      try {
+        if (decoder.push(event.data).length > 0) answered = true
+      } catch {
+        // a server answer that does not frame would be a finding; the caller counts answers only
+      }
+    })
+    stream.addEventListener("close", (event) => finish(event.error !== undefined, event.error === undefined), {
+      once: true
+    })
+    stream.addEventListener("remoteCloseWrite", () => finish(false, true), { once: true })
+    for (const chunk of script.chunks) {
+      if (stream.status !== "open" || stream.writeStatus !== "writable") break
+      stream.send(chunk)
+    }
+    if (script.closeAfter && stream.status === "open") stream.close().catch(() => undefined)
+  })
+
+/**
+ * Sends `streams` fuzzed streams to a fresh server, `concurrency` at a time,
+ * with an honest FIND_NODE from another host after every batch. Stops the
+ * server and hosts before returning.
+ */
+export const fuzzStreams = async (
+  streams: number,
+  concurrency: number,
+  idleMillis = 1_000
+): Promise<StreamFuzzFigures> => {
+  const server: DhtHost = await startDhtHost({ network: { inboundIdleTimeoutMillis: idleMillis } })
+  const honest = await startDhtHost({ bootstrap: [server.host] })
+  const attacker = await createLoopbackHost()
+  try {
+    const pool = [server.host.peerId, honest.host.peerId, attacker.peerId]
+    const scripts = fc.sample(scriptArb(pool), streams)
+    let answered = 0
+    let reset = 0
+    let closed = 0
+    let bytesSent = 0
+    let probes = 0
+    let probesAnswered = 0
+    for (let start = 0; start < scripts.length; start += concurrency) {
+      const batch = scripts.slice(start, start + concurrency)
+      const outcomes = await Promise.all(
+        batch.map(async (script) => {
+          bytesSent += script.chunks.reduce((n, c) => n + c.byteLength, 0)
+          const stream = await rawStream(attacker, server.host).catch(() => undefined)
+          if (stream === undefined) return { answered: false, reset: true, closed: false }
+          return play(stream, script, idleMillis * 4)
+        })
+      )
+      for (const o of outcomes) {
+        if (o.answered) answered++
+        if (o.reset) reset++
+        if (o.closed) closed++
+      }
+      probes++
+      const closest = await honest.dht
+        .getClosestPeers(crypto.getRandomValues(new Uint8Array(32)), { timeout: 10_000 })
+        .catch(() => [])
+      if (closest.some((p) => p.id.equals(server.host.peerId))) probesAnswered++
+    }
+    await waitFor(() => servedDhtStreams(server.host, attacker) === 0, idleMillis * 4)
+    return {
+      streams,
+      bytesSent,
+      answered,
+      reset,
+      closed,
+      leftServed: servedDhtStreams(server.host, attacker),
+      probes,
+      probesAnswered
+    }
+  } finally {
+    await attacker.stop()
+    await honest.stop()
+    await server.stop()
+  }
+}
