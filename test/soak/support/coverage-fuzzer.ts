@@ -1,0 +1,134 @@
+/**
+ * A small coverage-guided mutation fuzzer. Coverage comes from V8's precise
+ * block coverage through the inspector protocol of this very process: after
+ * each input the block counters are taken (which resets them), and an
+ * input that reached a block of the watched scripts never reached before
+ * joins the corpus that later inputs are mutated from. It stands in for a
+ * libFuzzer-based fuzzer where none runs (see docs/reliability.md).
+ */
+import { Session } from "node:inspector/promises"
+import { concat, type Mutation, mutate } from "../../reliability/support/messages.js"
+
+/** Settings of {@link coverageGuidedFuzz}. */
+export interface CoverageFuzzConfig {
+  /** Inputs the corpus starts from. */
+  readonly seeds: ReadonlyArray<Uint8Array>
+  /** The code under test; any exception it throws is a crash. */
+  readonly target: (input: Uint8Array) => void
+  /** Which scripts' coverage guides the search (by URL). */
+  readonly watch: (url: string) => boolean
+  /** Bounds of the run: whichever comes first. */
+  readonly maxInputs: number
+  readonly maxMillis: number
+  /** Longest input produced. */
+  readonly maxLength?: number
+}
+
+/** What a run did. */
+export interface CoverageFuzzFigures {
+  readonly inputs: number
+  readonly corpus: number
+  readonly blocks: number
+  readonly crashes: number
+  readonly firstCrashes: ReadonlyArray<{ readonly input: string; readonly error: string }>
+  readonly millis: number
+}
+
+const randomInt = (n: number) => Math.floor(Math.random() * n)
+
+const interesting = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x08, 0x12, 0x1a, 0x22, 0x42, 0x4a]
+
+const randomMutation = (): Mutation => {
+  const at = Math.random()
+  switch (randomInt(7)) {
+    case 0:
+      return { op: "flip", at, bit: randomInt(8) }
+    case 1:
+      return { op: "set", at, value: interesting[randomInt(interesting.length)] }
+    case 2:
+      return { op: "insert", at, bytes: crypto.getRandomValues(new Uint8Array(1 + randomInt(8))) }
+    case 3:
+      return { op: "delete", at, length: 1 + randomInt(8) }
+    case 4:
+      return { op: "truncate", at }
+    case 5:
+      return { op: "duplicate", at, length: 1 + randomInt(32) }
+    default:
+      return { op: "varint", at, value: [0, 1, 2, 127, 128, 300, 2 ** 21, 2 ** 31 - 1][randomInt(8)] }
+  }
+}
+
+/** Runs the fuzzer; the inspector session is closed before it returns. */
+export const coverageGuidedFuzz = async (config: CoverageFuzzConfig): Promise<CoverageFuzzFigures> => {
+  const session = new Session()
+  session.connect()
+  const seen = new Set<string>()
+  const takeNewBlocks = async (): Promise<number> => {
+    const { result } = await session.post("Profiler.takePreciseCoverage")
+    let fresh = 0
+    for (const script of result) {
+      if (!config.watch(script.url)) continue
+      for (const fn of script.functions) {
+        for (const range of fn.ranges) {
+          if (range.count === 0) continue
+          const block = `${script.url}:${range.startOffset}:${range.endOffset}`
+          if (!seen.has(block)) {
+            seen.add(block)
+            fresh++
+          }
+        }
+      }
+    }
+    return fresh
+  }
+  const started = Date.now()
+  const corpus: Array<Uint8Array> = []
+  const crashes: Array<{ input: string; error: string }> = []
+  let crashCount = 0
+  let inputs = 0
+  const maxLength = config.maxLength ?? 4096
+  const run = async (input: Uint8Array) => {
+    inputs++
+    try {
+      config.target(input)
+    } catch (error) {
+      crashCount++
+      if (crashes.length < 5) {
+        crashes.push({ input: Buffer.from(input).toString("hex"), error: String(error) })
+      }
+    }
+    if ((await takeNewBlocks()) > 0) corpus.push(input)
+  }
+  try {
+    await session.post("Profiler.enable")
+    await session.post("Profiler.startPreciseCoverage", { callCount: true, detailed: true })
+    await takeNewBlocks()
+    seen.clear()
+    for (const seed of config.seeds) await run(seed)
+    if (corpus.length === 0) corpus.push(...config.seeds)
+    while (inputs < config.maxInputs && Date.now() - started < config.maxMillis) {
+      const parent = corpus[randomInt(corpus.length)]
+      let child =
+        Math.random() < 0.1
+          ? concat(parent.subarray(0, randomInt(parent.byteLength + 1)), corpus[randomInt(corpus.length)])
+          : mutate(
+              parent,
+              Array.from({ length: 1 + randomInt(5) }, () => randomMutation())
+            )
+      if (child.byteLength > maxLength) child = child.subarray(0, maxLength)
+      await run(child)
+    }
+    await session.post("Profiler.stopPreciseCoverage")
+    await session.post("Profiler.disable")
+  } finally {
+    session.disconnect()
+  }
+  return {
+    inputs,
+    corpus: corpus.length,
+    blocks: seen.size,
+    crashes: crashCount,
+    firstCrashes: crashes,
+    millis: Date.now() - started
+  }
+}
