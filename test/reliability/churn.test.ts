@@ -28,11 +28,11 @@ const expectHealthy = (figures: ChurnFigures) => {
 }
 
 describe("churn", () => {
-  it("250 simulated nodes, 30% killed during reads: lookups converge, records survive, nothing leaks", async () => {
+  it("150 simulated nodes, 30% killed during reads: lookups converge, records survive, nothing leaks", async () => {
     const before = activeResources()
     const rejections = watchUnhandledRejections()
     const figures = await Effect.runPromise(
-      Effect.scoped(simulatedChurn({ size: 250, killFraction: 0.3, items: 15, waves: 5, readers: 12 }))
+      Effect.scoped(simulatedChurn({ size: 150, killFraction: 0.3, items: 10, waves: 4, readers: 10 }))
     ).finally(rejections.stop)
     const leaked = await settleResources(before)
     report("churn: simulated", { ...figures, unhandledRejections: rejections.seen.length, leaked })
@@ -41,10 +41,10 @@ describe("churn", () => {
     expect(leaked).toEqual({})
   }, 120_000)
 
-  it("16 loopback hosts, 30% stopped during reads: lookups converge, records survive, no socket or timer left", async () => {
+  it("12 loopback hosts, 30% stopped during reads: lookups converge, records survive, no socket or timer left", async () => {
     const before = activeResources()
     const rejections = watchUnhandledRejections()
-    const figures = await loopbackChurn({ size: 16, killFraction: 0.3, items: 5, waves: 2, readers: 5 }).finally(
+    const figures = await loopbackChurn({ size: 12, killFraction: 0.3, items: 4, waves: 2, readers: 4 }).finally(
       rejections.stop
     )
     const leaked = await settleResources(before)

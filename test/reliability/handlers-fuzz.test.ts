@@ -12,7 +12,7 @@ import { fuzzHandlers } from "./support/handler-fuzz.js"
 describe("request handlers under hostile messages", () => {
   it.scopedLive(
     "random, mutated and abusive requests: no defect, bounded answers, nothing invalid stored, honest peers still served",
-    () => fuzzHandlers(2500),
+    () => fuzzHandlers(2000),
     120_000
   )
 })

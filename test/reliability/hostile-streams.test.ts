@@ -11,7 +11,6 @@ import { encodeMessage, FrameDecoder, frame, MAX_MESSAGE_SIZE, MessageType } fro
 import type { Stream } from "@libp2p/interface"
 import { multiaddr } from "@multiformats/multiaddr"
 import type { Libp2p } from "libp2p"
-import type { Uint8ArrayList } from "uint8arraylist"
 import { afterEach } from "vitest"
 import { createLoopbackHost, dialableAddress } from "../support/hosts.js"
 import {
@@ -51,7 +50,7 @@ const encoder = new TextEncoder()
 const rawFindNode = (stream: Stream): Promise<Uint8Array> =>
   new Promise((resolve, reject) => {
     const decoder = new FrameDecoder()
-    stream.addEventListener("message", (event: { data: Uint8Array | Uint8ArrayList }) => {
+    stream.addEventListener("message", (event) => {
       const [body] = decoder.push(event.data)
       if (body !== undefined) resolve(body)
     })
@@ -139,6 +138,8 @@ describe("a DHT server under hostile streams on loopback", () => {
     const address = multiaddr(dialableAddress(server.host))
     const first = await attacker.dial(address)
     const second = await attacker.dial(address, { force: true })
+    // let identify settle before the burst (see support/stream-fuzz.ts for the js-libp2p race it avoids)
+    await new Promise((resolve) => setTimeout(resolve, 500))
     const connections = attacker.getConnections(server.host.peerId).length
     // several connections from one peer are what a per-connection cap alone would let through
     expect(connections).toBeGreaterThanOrEqual(1)
@@ -196,9 +197,10 @@ describe("a DHT server under hostile streams on loopback", () => {
     }
   }, 90_000)
 
-  it("200 fuzzed streams (random bytes, mutated frames, random chunking): the server survives and keeps answering", async () => {
-    const figures = await fuzzStreams(200, 20)
+  it("120 fuzzed streams (random bytes, mutated frames, random chunking): the server survives and keeps answering", async () => {
+    const figures = await fuzzStreams(120, 20)
     report("streams: fuzzed", { ...figures })
+    expect(figures.openFailed).toBe(0)
     expect(figures.leftServed).toBe(0)
     expect(figures.probesAnswered).toBe(figures.probes)
     expect(figures.answered).toBeGreaterThan(0)
@@ -224,8 +226,8 @@ describe("a DHT server under hostile streams on loopback", () => {
     const silent = await rawStream(attacker, server.host)
     await within(whenRemoteDone(silent), 10_000, "server closed its side")
     expect(servedDhtStreams(server.host, attacker)).toBe(0)
-    // four more idle timeouts: ample time to give up on a remote that will never finish
-    const released = await waitFor(() => openDhtStreams(server.host, attacker) === 0, IDLE_MILLIS * 4)
+    // three more idle timeouts: ample time to give up on a remote that will never finish
+    const released = await waitFor(() => openDhtStreams(server.host, attacker) === 0, IDLE_MILLIS * 3)
     expect(released).toBe(true)
   }, 30_000)
 })

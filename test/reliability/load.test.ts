@@ -10,12 +10,12 @@ import { loadRun, rssSeries } from "./support/load.js"
 import { report } from "./support/report.js"
 
 describe("a DHT server under a bounded flood of requests", () => {
-  it("12 peers × 4 loops × 120 requests: all answered within 5 s, RSS bounded", async () => {
+  it("10 peers × 4 loops × 100 requests: all answered within 5 s, RSS bounded", async () => {
     const figures = await Effect.runPromise(
       loadRun({
-        clients: 12,
+        clients: 10,
         workersPerClient: 4,
-        requestsPerWorker: 120,
+        requestsPerWorker: 100,
         maxMillis: 60_000,
         requestTimeoutMillis: 5_000,
         sampleEveryMillis: 250

@@ -20,7 +20,7 @@ import {
 } from "@effect-kad/core"
 import { ProviderStoreService } from "@effect-kad/providers"
 import { generatePeerIds, PeerRouting, RpcHandlers } from "@effect-kad/routing"
-import { Effect, Exit, Option } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import fc from "fast-check"
 import { decodeChecked, hostileBytesArb, messageArb, plausibleRequestArb } from "./messages.js"
 import { collectingLogger, emptyLogs, fullSimulation, reliabilityValidator, storedValue } from "./nodes.js"
@@ -42,7 +42,14 @@ export const fuzzHandlers = (numRuns: number) =>
     const pool = [...senders, target.id]
     const logs = emptyLogs()
 
-    const figures = { tried: 0, undecodable: 0, answered: 0, silent: 0, byType: {} as Record<string, number> }
+    const figures = {
+      tried: 0,
+      undecodable: 0,
+      answered: 0,
+      silent: 0,
+      refused: 0,
+      byType: {} as Record<string, number>
+    }
     // which senders may legitimately appear as providers of each key, and which value keys were offered
     const mayProvide = new Map<string, Set<string>>()
     const providerKeys = new Map<string, Uint8Array>()
@@ -70,13 +77,22 @@ export const fuzzHandlers = (numRuns: number) =>
             return
           }
           const from = senders[s]
-          figures.byType[message.type] = (figures.byType[message.type] ?? 0) + 1
+          figures.byType[String(message.type)] = (figures.byType[String(message.type)] ?? 0) + 1
           track(message, from.toString())
           const exit = await Effect.runPromiseExit(
             dispatch(from, message).pipe(Effect.timeout("10 seconds"), Effect.provide(collectingLogger(logs)))
           )
-          expect(Exit.isSuccess(exit), `handler for ${message.type} failed: ${String(exit)}`).toBe(true)
-          if (Exit.isFailure(exit)) return
+          if (Exit.isFailure(exit)) {
+            // refusing (the server resets the stream) is an answer too; anything else is a handler failure
+            const failure = Cause.failureOption(exit.cause)
+            const refused =
+              Option.isSome(failure) &&
+              failure.value._tag === "RequestRefusedError" &&
+              Option.isNone(Cause.dieOption(exit.cause))
+            expect(refused, `handler for ${message.type} failed: ${String(exit)}`).toBe(true)
+            figures.refused++
+            return
+          }
           const response = exit.value
           if (response === undefined) {
             figures.silent++

@@ -80,7 +80,7 @@ export const loadRun = (config: LoadConfig): Effect.Effect<LoadFigures> =>
         Effect.gen(function* () {
           const host = yield* Effect.acquireRelease(
             Effect.promise(() => createLoopbackHost()),
-            (h) => Effect.promise(() => h.stop())
+            (h) => Effect.promise(async () => h.stop())
           )
           const network = yield* Effect.orDie(
             Libp2pNetwork.make(host, { requestTimeoutMillis: config.requestTimeoutMillis })

@@ -3,7 +3,13 @@
  * values, providers) on the in-memory network, a validator with a test
  * namespace, and a logger that collects what nodes complain about.
  */
-import { defaultValidator, type MemoryNetworkOptions, type NamespacedValidator, type Validator } from "@effect-kad/core"
+import {
+  defaultValidator,
+  type InvalidOptionError,
+  type MemoryNetworkOptions,
+  type NamespacedValidator,
+  type Validator
+} from "@effect-kad/core"
 import { RecordStore, type RecordValidator, type Values, valuesLayer } from "@effect-kad/dht"
 import { type ContentRouting, contentRoutingLayer, type ProviderStoreService } from "@effect-kad/providers"
 import { makeSimulation, type SimulationConfig } from "@effect-kad/routing"
@@ -53,7 +59,7 @@ export const fullNodeLayer = (maxRecordAge: Duration.DurationInput = "36 hours")
 
 /** A simulated network whose every node stores values and provider records. */
 export const fullSimulation = (config: FullSimulationConfig) =>
-  makeSimulation<FullServices>({ ...config }, fullNodeLayer(config.maxRecordAge))
+  makeSimulation<FullServices, InvalidOptionError>({ ...config }, fullNodeLayer(config.maxRecordAge))
 
 /** Messages a logger collected, by level. */
 export interface CollectedLogs {
