@@ -1,0 +1,489 @@
+/**
+ * Operations suite: latency (median, p95) and DHT messages sent per
+ * operation for findPeer, getClosestPeers, provide, findProviders (time to
+ * the first provider and to the end of the lookup) and put/get, in a
+ * network of N real libp2p nodes on 127.0.0.1 (TCP, Noise, Yamux) in this
+ * process: one network of effect-kad nodes and one of @libp2p/kad-dht
+ * nodes, each N = 25 and N = 100.
+ *
+ * Both networks are wired alike: node i dials three earlier nodes picked by
+ * a seeded PRNG, then every node looks itself up (as a node does after
+ * bootstrap). The operations are then run one at a time, from origins (and
+ * on targets) picked by the same seeded PRNG, so both implementations do
+ * the same sequence of work in a same-shaped network. Messages are counted
+ * as the origin writes them on its outbound DHT streams (see
+ * bench/support/dht-nodes.ts), the same way for both.
+ *
+ * @module
+ */
+import { compareDistance, kadIdOfKey, kadIdOfPeer } from "@effect-kad/core"
+import type { PeerId } from "@libp2p/interface"
+import { CID } from "multiformats/cid"
+import * as raw from "multiformats/codecs/raw"
+import { sha256 } from "multiformats/hashes/sha2"
+import type { BarChart, ResultTable, Suite, SuiteContext, SuiteResult } from "./lib/suite.js"
+import { formatRatio } from "./lib/table.js"
+import { type BenchNode, startBenchNode } from "./support/dht-nodes.js"
+import { connectHosts, type Impl, implName, kadDhtVersion, OURS, stopHosts, THEIRS } from "./support/hosts.js"
+import { loadNote, randomIndex, seededRandom, summarize } from "./support/stats.js"
+
+/** Earlier nodes each newcomer dials. */
+const CONTACTS = 3
+
+/** Dials (each waiting for identify both ways) in progress at once while the network is wired. */
+const WIRE_CONCURRENCY = 8
+
+/** Self-lookups running at once while the network joins. */
+const JOIN_CONCURRENCY = 4
+
+/** Runs of each operation made even when its share of the time allowance is spent. */
+const MIN_OPERATIONS = 3
+
+/** Start-up plus join time of 100 nodes assumed before any network of that implementation was built. */
+const BUILD_MILLIS_PER_NODE_GUESS = 600
+
+/** Stopping a network's hosts, and slack, per network. */
+const TEARDOWN_MILLIS = 10_000
+
+/** k: the nodes closest to a key that store its records. */
+const K = 20
+
+const OPERATIONS = [
+  "findPeer",
+  "getClosestPeers",
+  "provide",
+  "findProviders (first)",
+  "findProviders (all)",
+  "put",
+  "get"
+] as const
+type Operation = (typeof OPERATIONS)[number]
+
+/** One timed operation. */
+interface Sample {
+  readonly millis: number
+  readonly messages: number
+  readonly streams: number
+  /** It did what was asked: found the peer, k peers, the provider, the value. */
+  readonly ok: boolean
+}
+
+interface NetworkResult {
+  readonly impl: Impl
+  readonly size: number
+  readonly startMillis: number
+  readonly joinMillis: number
+  readonly samples: Record<Operation, Array<Sample>>
+}
+
+const emptySamples = (): Record<Operation, Array<Sample>> =>
+  Object.fromEntries(OPERATIONS.map((op) => [op, []])) as unknown as Record<Operation, Array<Sample>>
+
+const encoder = new TextEncoder()
+
+const cidOf = async (text: string): Promise<CID> => CID.createV1(raw.code, await sha256.digest(encoder.encode(text)))
+
+/** Runs `f` over `items`, at most `limit` at a time. */
+const forEachLimit = async <A>(items: ReadonlyArray<A>, limit: number, f: (item: A) => Promise<void>) => {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await f(items[next++])
+    })
+  )
+}
+
+/** Starts `size` nodes and wires them: node i dials {@link CONTACTS} earlier nodes chosen by the seeded PRNG. */
+const buildNetwork = async (context: SuiteContext, impl: Impl, size: number, seed: number) => {
+  const started = performance.now()
+  const nodes: Array<BenchNode> = []
+  try {
+    while (nodes.length < size) {
+      const batch = Math.min(10, size - nodes.length)
+      nodes.push(...(await Promise.all(Array.from({ length: batch }, () => startBenchNode(impl)))))
+    }
+    // the graph is drawn first, so that dialling several nodes' contacts at once leaves it the same
+    const random = seededRandom(seed)
+    const links: Array<[number, number]> = []
+    for (let i = 1; i < size; i++) {
+      const contacts = new Set<number>()
+      while (contacts.size < Math.min(CONTACTS, i)) contacts.add(randomIndex(random, i))
+      for (const c of contacts) links.push([i, c])
+    }
+    await forEachLimit(links, WIRE_CONCURRENCY, ([from, to]) => connectHosts(nodes[from].host, nodes[to].host))
+  } catch (error) {
+    await stopHosts(nodes.map((n) => n.host))
+    throw error
+  }
+  const startMillis = performance.now() - started
+  context.log(`${implName(impl)} × ${size}: ${size} hosts started and wired in ${(startMillis / 1000).toFixed(1)} s`)
+  const joining = performance.now()
+  await forEachLimit(nodes, JOIN_CONCURRENCY, async (node) => {
+    await node.getClosestPeers(node.peerId.toMultihash().bytes)
+  })
+  // kad-dht admits newcomers to its routing table after a ping, in the background: let that settle
+  await new Promise((resolve) => setTimeout(resolve, 2_000))
+  const joinMillis = performance.now() - joining
+  context.log(`${implName(impl)} × ${size}: every node looked itself up in ${(joinMillis / 1000).toFixed(1)} s`)
+  return { nodes, startMillis, joinMillis }
+}
+
+/** Times one operation on `node` and counts the DHT messages it sent meanwhile. */
+const timed = async (node: BenchNode, run: () => Promise<boolean>): Promise<Sample> => {
+  const messages = node.sent.messages
+  const streams = node.sent.streams
+  const started = performance.now()
+  let ok = false
+  try {
+    ok = await run()
+  } catch {
+    ok = false
+  }
+  return {
+    millis: performance.now() - started,
+    messages: node.sent.messages - messages,
+    streams: node.sent.streams - streams,
+    ok
+  }
+}
+
+/** The nodes among the k closest to `key` by XOR distance, found by sorting every node. */
+const trueClosest = (nodes: ReadonlyArray<BenchNode>, key: Uint8Array): Set<BenchNode> => {
+  const target = kadIdOfKey(key)
+  const ids = new Map(nodes.map((n) => [n, kadIdOfPeer(n.peerId)]))
+  return new Set([...nodes].sort((a, b) => compareDistance(ids.get(a)!, ids.get(b)!, target)).slice(0, K))
+}
+
+/** An origin outside the k closest to `key` (which may hold its records locally), other than `not`. */
+const remoteOrigin = (
+  nodes: ReadonlyArray<BenchNode>,
+  key: Uint8Array,
+  not: BenchNode,
+  random: () => number
+): BenchNode => {
+  const closest = trueClosest(nodes, key)
+  const far = nodes.filter((n) => n !== not && !closest.has(n))
+  const pool = far.length > 0 ? far : nodes.filter((n) => n !== not)
+  return pool[randomIndex(random, pool.length)]
+}
+
+/**
+ * Runs every operation up to `count` times, in order, from PRNG-chosen
+ * origins, within `allowanceMillis`: each of the five groups (findPeer,
+ * getClosestPeers, provide, findProviders, put/get) gets a fifth of it, and
+ * at least {@link MIN_OPERATIONS} runs whatever the time.
+ */
+const measureOperations = async (
+  context: SuiteContext,
+  nodes: ReadonlyArray<BenchNode>,
+  count: number,
+  seed: number,
+  allowanceMillis: number
+): Promise<Record<Operation, Array<Sample>>> => {
+  const samples = emptySamples()
+  const groupStarted = performance.now()
+  let group = 0
+  const more = (i: number) =>
+    i < count && (i < MIN_OPERATIONS || performance.now() < groupStarted + (allowanceMillis * group) / 5)
+  const random = seededRandom(seed)
+  const pick = () => nodes[randomIndex(random, nodes.length)]
+  const pickOther = (not: BenchNode) => {
+    for (;;) {
+      const node = pick()
+      if (node !== not) return node
+    }
+  }
+  const label = `${implName(nodes[0].impl)} × ${nodes.length}`
+  const started = performance.now()
+  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`
+
+  context.log(`${label}: findPeer`)
+  group++
+  for (let i = 0; more(i); i++) {
+    const origin = pick()
+    const target = pickOther(origin)
+    samples.findPeer.push(await timed(origin, () => origin.findPeer(target.peerId)))
+  }
+  context.log(`${label}: getClosestPeers (at ${elapsed()})`)
+  group++
+  for (let i = 0; more(i); i++) {
+    const origin = pick()
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    samples.getClosestPeers.push(
+      await timed(origin, async () => (await origin.getClosestPeers(key)).length === Math.min(K, nodes.length - 1))
+    )
+  }
+  context.log(`${label}: provide (at ${elapsed()})`)
+  const provided: Array<{ cid: CID; provider: BenchNode }> = []
+  group++
+  for (let i = 0; more(i); i++) {
+    const provider = pick()
+    const cid = await cidOf(`operations bench ${seed} content ${i}`)
+    samples.provide.push(
+      await timed(provider, async () => {
+        await provider.provide(cid)
+        return true
+      })
+    )
+    provided.push({ cid, provider })
+  }
+  context.log(`${label}: findProviders (at ${elapsed()})`)
+  group++
+  for (let i = 0; i < provided.length && more(i); i++) {
+    const { cid, provider } = provided[i]
+    const origin = remoteOrigin(nodes, cid.multihash.bytes, provider, random)
+    let first: number | undefined
+    const started = performance.now()
+    const all = await timed(origin, async () => {
+      let found = false
+      await origin.findProviders(cid, (id: PeerId) => {
+        if (id.equals(provider.peerId) && !found) {
+          found = true
+          first = performance.now() - started
+        }
+      })
+      return found
+    })
+    samples["findProviders (all)"].push(all)
+    if (first !== undefined) samples["findProviders (first)"].push({ ...all, millis: first })
+  }
+  context.log(`${label}: put/get (at ${elapsed()})`)
+  group++
+  for (let i = 0; more(i); i++) {
+    const putter = pick()
+    const key = encoder.encode(`/bench/operations-${seed}-${i}`)
+    const value = crypto.getRandomValues(new Uint8Array(32))
+    samples.put.push(
+      await timed(putter, async () => {
+        await putter.put(key, value)
+        return true
+      })
+    )
+    const getter = remoteOrigin(nodes, key, putter, random)
+    samples.get.push(
+      await timed(getter, async () => {
+        const got = await getter.get(key)
+        return got !== undefined && got.length === value.length && got.every((b, j) => b === value[j])
+      })
+    )
+  }
+  context.log(`${label}: operations done in ${elapsed()}`)
+  return samples
+}
+
+const runNetwork = async (
+  context: SuiteContext,
+  impl: Impl,
+  size: number,
+  count: number,
+  seed: number,
+  allowanceMillis: number
+): Promise<NetworkResult> => {
+  const { nodes, startMillis, joinMillis } = await buildNetwork(context, impl, size, seed)
+  try {
+    const samples = await measureOperations(context, nodes, count, seed + 1, allowanceMillis)
+    return { impl, size, startMillis, joinMillis, samples }
+  } finally {
+    await stopHosts(nodes.map((n) => n.host))
+  }
+}
+
+/** Predicted start-up plus join time of a network, from the last one built of that implementation (or either). */
+const buildEstimate = (results: ReadonlyArray<NetworkResult>, impl: Impl, size: number): number => {
+  const previous = results.filter((r) => r.impl === impl).at(-1) ?? results.at(-1)
+  if (previous === undefined) return size * BUILD_MILLIS_PER_NODE_GUESS
+  // joining costs a little more than linearly: more nodes, longer lookups, more connections each
+  return (previous.startMillis + previous.joinMillis) * (size / previous.size) * 1.25
+}
+
+const run = async (context: SuiteContext): Promise<SuiteResult> => {
+  const load = loadNote()
+  const sizes = context.quick ? [25] : [25, 100]
+  const count = context.quick ? 5 : 20
+  // alternate which implementation goes first from one size to the next
+  const networks = sizes.flatMap((size, s) =>
+    (s % 2 === 0 ? (["ours", "theirs"] as const) : (["theirs", "ours"] as const)).map((impl) => ({ impl, size }))
+  )
+  const results: Array<NetworkResult> = []
+  const skipped: Array<string> = []
+  // An error no caller can see (a library's background promise or event listener, for example on an aborted
+  // query) would end the process; it is counted and reported instead, with the network that was running.
+  const stray: Array<string> = []
+  let running = "?"
+  const onStray = (reason: unknown) => {
+    stray.push(`${running}: ${reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason)}`)
+  }
+  process.on("unhandledRejection", onStray)
+  process.on("uncaughtException", onStray)
+  try {
+    for (const [n, { impl, size }] of networks.entries()) {
+      // what is left of the budget, less building and stopping every network still to come, shared by their operations
+      const left = networks.slice(n)
+      const reserve = left.reduce((sum, l) => sum + buildEstimate(results, l.impl, l.size) + TEARDOWN_MILLIS, 0)
+      const allowance = (context.remainingMillis() - reserve) / left.length
+      if (allowance < 10_000) {
+        skipped.push(`${implName(impl)} × ${size}`)
+        context.log(
+          `skipping ${implName(impl)} × ${size}: ${Math.round(reserve / 1000)} s of building left to do, budget left ${Math.round(context.remainingMillis() / 1000)} s`
+        )
+        continue
+      }
+      running = `${implName(impl)} × ${size}`
+      results.push(await runNetwork(context, impl, size, count, 1_000 + size, allowance))
+    }
+  } finally {
+    process.off("unhandledRejection", onStray)
+    process.off("uncaughtException", onStray)
+  }
+
+  const version = kadDhtVersion()
+  const theirs = `${THEIRS} ${version}`
+  const measuredSizes = [...new Set(results.map((r) => r.size))]
+  const stat = (impl: Impl, size: number, op: Operation, pick: (samples: ReadonlyArray<Sample>) => number) => {
+    const samples = results.find((r) => r.impl === impl && r.size === size)?.samples[op]
+    return samples === undefined || samples.length === 0 ? Number.NaN : pick(samples)
+  }
+  const latency = (q: "median" | "p95") => (samples: ReadonlyArray<Sample>) =>
+    summarize(samples.map((s) => s.millis))?.[q] ?? Number.NaN
+  const meanOf = (pick: (s: Sample) => number) => (samples: ReadonlyArray<Sample>) =>
+    summarize(samples.map(pick))?.mean ?? Number.NaN
+  const rows = (make: (size: number, op: Operation) => Array<string | number>) =>
+    measuredSizes.flatMap((size) => OPERATIONS.map((op) => make(size, op)))
+  const method = [
+    `up to ${count} operations of each kind per network (fewer when the time budget runs short, see the last table), one at a time, origins and targets from a seeded PRNG (the same for both)`,
+    `network: node i dials ${CONTACTS} earlier nodes, then every node looks itself up (${JOIN_CONCURRENCY} at a time); TCP + Noise + Yamux on 127.0.0.1, all nodes in this process`,
+    "findPeer: the target is first removed from the origin's peer store, and kad-dht is asked with useCache: false, so both look it up; both stop at the first answer naming it",
+    "findProviders and get: the origin is outside the 20 nodes closest to the key, so it holds no copy of the record itself",
+    ...(skipped.length > 0 ? [`not measured (time budget): ${skipped.join(", ")}`] : []),
+    stray.length === 0
+      ? "no stray errors (raised to no caller) during the run"
+      : `stray errors caught (raised to no caller): ${[...new Set(stray)].map((s) => `${s} ×${stray.filter((x) => x === s).length}`).join("; ")}`
+  ]
+  const tables: Array<ResultTable> = [
+    {
+      title: "Operation latency (ms, lower is better)",
+      columns: [
+        "N",
+        "operation",
+        `median: ${OURS}`,
+        `median: ${THEIRS}`,
+        "ours / theirs",
+        "p95: ours",
+        "p95: theirs",
+        "ours / theirs (p95)"
+      ],
+      rows: rows((size, op) => {
+        const m = (impl: Impl) => stat(impl, size, op, latency("median"))
+        const p = (impl: Impl) => stat(impl, size, op, latency("p95"))
+        return [
+          size,
+          op,
+          m("ours"),
+          m("theirs"),
+          formatRatio(m("ours") / m("theirs")),
+          p("ours"),
+          p("theirs"),
+          formatRatio(p("ours") / p("theirs"))
+        ]
+      }),
+      notes: [...method, `${THEIRS} is ${theirs}`, load]
+    },
+    {
+      title: "DHT messages sent per operation by the origin (mean, lower is better)",
+      columns: [
+        "N",
+        "operation",
+        `messages: ${OURS}`,
+        `messages: ${THEIRS}`,
+        "ours / theirs",
+        "streams opened: ours",
+        "streams opened: theirs"
+      ],
+      rows: rows((size, op) => {
+        const msg = (impl: Impl) =>
+          stat(
+            impl,
+            size,
+            op,
+            meanOf((s) => s.messages)
+          )
+        const str = (impl: Impl) =>
+          stat(
+            impl,
+            size,
+            op,
+            meanOf((s) => s.streams)
+          )
+        return [
+          size,
+          op,
+          msg("ours"),
+          msg("theirs"),
+          formatRatio(msg("ours") / msg("theirs")),
+          str("ours"),
+          str("theirs")
+        ]
+      }),
+      notes: [
+        "messages: framed DHT messages the origin wrote on the streams it opened for /ipfs/kad/1.0.0 during the operation (requests, ADD_PROVIDER, PUT_VALUE); answers it gave others are not counted",
+        "streams: outbound DHT streams it opened meanwhile (effect-kad reuses idle streams, kad-dht opens one per request)",
+        "findProviders (first) counts the messages of the whole lookup, as (all) does"
+      ]
+    },
+    {
+      title: "Operations that did what was asked",
+      columns: ["N", "operation", OURS, THEIRS],
+      rows: rows((size, op) => {
+        const ok = (impl: Impl) => {
+          const samples = results.find((r) => r.impl === impl && r.size === size)?.samples[op]
+          if (samples === undefined) return "not run"
+          // a lookup that never found the provider has no time to first: count against every lookup run
+          const runs =
+            op === "findProviders (first)"
+              ? (results.find((r) => r.impl === impl && r.size === size)?.samples["findProviders (all)"].length ?? 0)
+              : samples.length
+          return `${samples.filter((s) => s.ok).length} / ${runs}`
+        }
+        return [size, op, ok("ours"), ok("theirs")]
+      }),
+      notes: [
+        "findPeer: the target found; getClosestPeers: k (or N − 1) peers returned; provide, put: finished without error; findProviders: the provider found; get: the value put",
+        `network set-up time (s): ${results.map((r) => `${implName(r.impl)} × ${r.size}: start + wire ${(r.startMillis / 1000).toFixed(1)}, join ${(r.joinMillis / 1000).toFixed(1)}`).join("; ")}`
+      ]
+    }
+  ]
+  const chart = (
+    title: string,
+    unit: string,
+    size: number,
+    pick: (samples: ReadonlyArray<Sample>) => number
+  ): BarChart => ({
+    title,
+    unit,
+    groups: OPERATIONS.map((op) => ({
+      label: op,
+      bars: (["ours", "theirs"] as const).map((impl) => ({ series: implName(impl), value: stat(impl, size, op, pick) }))
+    }))
+  })
+  return {
+    tables,
+    charts: measuredSizes.flatMap((size) => [
+      chart(`Median latency per operation, N = ${size}`, "ms", size, latency("median")),
+      chart(
+        `DHT messages sent per operation, N = ${size}`,
+        "messages",
+        size,
+        meanOf((s) => s.messages)
+      )
+    ]),
+    raw: { kadDhtVersion: version, count, results }
+  }
+}
+
+/** The operations suite, registered in `bench/run.ts`. */
+export const operationsSuite: Suite = {
+  name: "operations",
+  description:
+    "findPeer, getClosestPeers, provide, findProviders, put/get: latency and messages in 25- and 100-node networks",
+  run
+}
