@@ -17,10 +17,13 @@ import { describeMachine, machineInfo } from "./lib/machine.js"
 import { saveResult } from "./lib/report.js"
 import type { Suite } from "./lib/suite.js"
 import { formatTable, markdownTable } from "./lib/table.js"
+import { operationsSuite } from "./operations.js"
+import { requestHandlingSuite } from "./request-handling.js"
 import { routingTableSuite } from "./routing-table.js"
+import { simulationSuite } from "./simulation.js"
 
 /** Every suite `pnpm bench` knows, in the order they run. */
-const suites: ReadonlyArray<Suite> = [routingTableSuite]
+const suites: ReadonlyArray<Suite> = [routingTableSuite, requestHandlingSuite, operationsSuite, simulationSuite]
 
 /** Time budget of one suite; suites size their work to finish within it. */
 const SUITE_BUDGET_MILLIS = 5 * 60 * 1000
