@@ -19,10 +19,10 @@
  */
 import { readFileSync } from "node:fs"
 import { compareDistance, type KadId, kadIdOfPeer, type PeerInfo } from "@effect-kad/core"
-import type { PeerId } from "@libp2p/interface"
-import { Effect, Exit, Scope } from "effect"
 // The root package does not depend on @effect-kad/routing, so the suite imports its source directly.
 import { RoutingTable, type RoutingTableShape } from "@effect-kad/routing"
+import type { PeerId } from "@libp2p/interface"
+import { Effect, Exit, Scope } from "effect"
 import { fastPeerIds, randomKadIds } from "./lib/ids.js"
 import { type Batch, type Measurement, measure, type RunPlan, rateOfBatches, rateSync } from "./lib/measure.js"
 import type { BarChart, ResultTable, Suite, SuiteContext } from "./lib/suite.js"
