@@ -34,6 +34,9 @@ export interface CoverageFuzzFigures {
   readonly millis: number
 }
 
+/** Inputs run between two coverage snapshots. */
+const BATCH = 32
+
 const randomInt = (n: number) => Math.floor(Math.random() * n)
 
 const interesting = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x08, 0x12, 0x1a, 0x22, 0x42, 0x4a]
@@ -63,20 +66,27 @@ export const coverageGuidedFuzz = async (config: CoverageFuzzConfig): Promise<Co
   const session = new Session()
   session.connect()
   const seen = new Set<string>()
-  const takeNewBlocks = async (): Promise<number> => {
+  /** Blocks of the watched scripts run since the last call (taking the coverage resets the counters). */
+  const takeCovered = async (): Promise<Array<string>> => {
     const { result } = await session.post("Profiler.takePreciseCoverage")
-    let fresh = 0
+    const covered: Array<string> = []
     for (const script of result) {
       if (!config.watch(script.url)) continue
       for (const fn of script.functions) {
         for (const range of fn.ranges) {
-          if (range.count === 0) continue
-          const block = `${script.url}:${range.startOffset}:${range.endOffset}`
-          if (!seen.has(block)) {
-            seen.add(block)
-            fresh++
-          }
+          if (range.count > 0) covered.push(`${script.url}:${range.startOffset}:${range.endOffset}`)
         }
+      }
+    }
+    return covered
+  }
+  /** Marks blocks as seen; answers how many were new. */
+  const commit = (covered: ReadonlyArray<string>): number => {
+    let fresh = 0
+    for (const block of covered) {
+      if (!seen.has(block)) {
+        seen.add(block)
+        fresh++
       }
     }
     return fresh
@@ -87,36 +97,50 @@ export const coverageGuidedFuzz = async (config: CoverageFuzzConfig): Promise<Co
   let crashCount = 0
   let inputs = 0
   const maxLength = config.maxLength ?? 4096
-  const run = async (input: Uint8Array) => {
-    inputs++
+  const execute = (input: Uint8Array, counted: boolean) => {
+    if (counted) inputs++
     try {
       config.target(input)
     } catch (error) {
+      if (!counted) return
       crashCount++
       if (crashes.length < 5) {
         crashes.push({ input: Buffer.from(input).toString("hex"), error: String(error) })
       }
     }
-    if ((await takeNewBlocks()) > 0) corpus.push(input)
+  }
+  const child = (): Uint8Array => {
+    const parent = corpus[randomInt(corpus.length)]
+    const made =
+      Math.random() < 0.1
+        ? concat(parent.subarray(0, randomInt(parent.byteLength + 1)), corpus[randomInt(corpus.length)])
+        : mutate(
+            parent,
+            Array.from({ length: 1 + randomInt(5) }, () => randomMutation())
+          )
+    return made.byteLength > maxLength ? made.subarray(0, maxLength) : made
   }
   try {
     await session.post("Profiler.enable")
     await session.post("Profiler.startPreciseCoverage", { callCount: true, detailed: true })
-    await takeNewBlocks()
-    seen.clear()
-    for (const seed of config.seeds) await run(seed)
+    await takeCovered()
+    for (const seed of config.seeds) {
+      execute(seed, true)
+      if (commit(await takeCovered()) > 0) corpus.push(seed)
+    }
     if (corpus.length === 0) corpus.push(...config.seeds)
+    // Taking the coverage costs far more than one decode, so inputs run in batches and a
+    // batch that reached a new block is replayed one input at a time to find which did.
     while (inputs < config.maxInputs && Date.now() - started < config.maxMillis) {
-      const parent = corpus[randomInt(corpus.length)]
-      let child =
-        Math.random() < 0.1
-          ? concat(parent.subarray(0, randomInt(parent.byteLength + 1)), corpus[randomInt(corpus.length)])
-          : mutate(
-              parent,
-              Array.from({ length: 1 + randomInt(5) }, () => randomMutation())
-            )
-      if (child.byteLength > maxLength) child = child.subarray(0, maxLength)
-      await run(child)
+      const batch = Array.from({ length: BATCH }, child)
+      for (const input of batch) execute(input, true)
+      const covered = await takeCovered()
+      if (!covered.some((block) => !seen.has(block))) continue
+      for (const input of batch) {
+        execute(input, false)
+        if (commit(await takeCovered()) > 0) corpus.push(input)
+      }
+      commit(covered)
     }
     await session.post("Profiler.stopPreciseCoverage")
     await session.post("Profiler.disable")
