@@ -231,3 +231,13 @@ describe("peer wire form", () => {
     expect(peerInfoFromWire({ id: Uint8Array.of(0x12, 0x20, 1), addrs: [] })).toBeUndefined()
   })
 })
+
+describe("strings on the wire", () => {
+  it("refuses a timeReceived that is not valid UTF-8 instead of inventing characters", () => {
+    // Record { timeReceived: 0xed 0xb0 0x80 } (a lone surrogate in CESU form) inside a PUT_VALUE
+    const record = Uint8Array.of(0x2a, 0x03, 0xed, 0xb0, 0x80)
+    const message = Uint8Array.of(0x1a, record.byteLength, ...record)
+    const result = decodeMessage(message)
+    expect(Either.isLeft(result)).toBe(true)
+  })
+})

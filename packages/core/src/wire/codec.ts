@@ -57,6 +57,11 @@ export const encodeMessage = (message: Partial<Message>): Uint8Array =>
 export const decodeMessage = (bytes: Uint8Array): Either.Either<Message, DecodeError> => {
   try {
     const message = Message.decode(bytes, decodeOptions)
+    // proto3 strings are UTF-8; a malformed one decodes to lone surrogates that no peer wrote
+    const time = message.record?.timeReceived
+    if (time !== undefined && !time.isWellFormed()) {
+      return Either.left(new DecodeError({ reason: "record timeReceived is not valid UTF-8" }))
+    }
     if (message.type == null) message.type = Message.MessageType.PUT_VALUE
     return Either.right(message)
   } catch (cause) {
