@@ -371,8 +371,9 @@ describe("poisoning on a simulated network", () => {
       Effect.gen(function* () {
         const sim = yield* fullSimulation({
           size: 60,
-          requestTimeoutMillis: 500,
-          network: { requestTimeoutMillis: 500 }
+          // long enough that honest peers answer in time on a busy 2-core machine, short enough to keep the test quick
+          requestTimeoutMillis: 1_500,
+          network: { requestTimeoutMillis: 1_500 }
         })
         const hanging = sim.nodes.filter((_, i) => i % 5 === 4)
         for (const node of hanging) {
