@@ -201,6 +201,7 @@ describe("a DHT server under hostile streams on loopback", () => {
     const figures = await fuzzStreams(120, 20)
     report("streams: fuzzed", { ...figures })
     expect(figures.openFailed).toBe(0)
+    expect(figures.gaveUp).toBe(0)
     expect(figures.leftServed).toBe(0)
     expect(figures.probesAnswered).toBe(figures.probes)
     expect(figures.answered).toBeGreaterThan(0)

@@ -64,6 +64,7 @@ describe("soak: fuzzing", () => {
   it("2000 fuzzed streams against a loopback server", async () => {
     const figures = await fuzzStreams(2_000, 25)
     report("soak fuzz: streams", { ...figures })
+    expect(figures.gaveUp).toBe(0)
     expect(figures.leftServed).toBe(0)
     expect(figures.probesAnswered).toBe(figures.probes)
   })

@@ -10,7 +10,7 @@ import type { Stream } from "@libp2p/interface"
 import { multiaddr } from "@multiformats/multiaddr"
 import fc from "fast-check"
 import { createLoopbackHost, dialableAddress } from "../../support/hosts.js"
-import { type DhtHost, rawStream, servedDhtStreams, startDhtHost, waitFor } from "./dht-hosts.js"
+import { type DhtHost, openDhtStreams, rawStream, servedDhtStreams, startDhtHost, waitFor } from "./dht-hosts.js"
 import { hostileBytesArb, messageArb } from "./messages.js"
 
 /** What the server did with the fuzzed streams. */
@@ -26,6 +26,14 @@ export interface StreamFuzzFigures {
   /** Streams the attacker could not even open (the server or libp2p refused them), and why. */
   readonly openFailed: number
   readonly openErrors: ReadonlyArray<string>
+  /** Streams on which the server did nothing visible within four idle timeouts (must be 0). */
+  readonly gaveUp: number
+  /** Streams the server reset right after they were negotiated (a stream cap refusing them). */
+  readonly resetAtOpen: number
+  /** How many streams had run, and how many of them the server had closed gracefully, before the first reset at open. */
+  readonly firstResetAtOpenAfter: { readonly streams: number; readonly closed: number } | undefined
+  /** Streams the server no longer serves but that are still open (half-closed) when the run ended. */
+  readonly halfOpenOnServer: number
   /** Streams still open on the server when the run ended (must be 0). */
   readonly leftServed: number
   /** Honest FIND_NODE probes sent between batches, and how many were answered. */
@@ -64,9 +72,23 @@ const scriptArb = (pool: Parameters<typeof hostileBytesArb>[0]): fc.Arbitrary<Sc
     })
 }
 
+/** What the server did with one stream. */
+interface Outcome {
+  readonly answered: boolean
+  readonly reset: boolean
+  readonly closed: boolean
+  readonly resetAtOpen?: boolean
+  readonly gaveUp?: boolean
+}
+
 /** Plays one script and resolves with what the server did, within `patienceMillis`. */
 const play = (stream: Stream, script: Script, patienceMillis: number) =>
-  new Promise<{ answered: boolean; reset: boolean; closed: boolean }>((resolve) => {
+  new Promise<Outcome>((resolve) => {
+    // the server may have reset the stream between negotiation and now: no close event will come
+    if (stream.status === "reset" || stream.status === "aborted") {
+      resolve({ answered: false, reset: true, closed: false, resetAtOpen: true })
+      return
+    }
     const decoder = new FrameDecoder()
     let answered = false
     const finish = (reset: boolean, closed: boolean) => {
@@ -75,7 +97,8 @@ const play = (stream: Stream, script: Script, patienceMillis: number) =>
     }
     const timer = setTimeout(() => {
       stream.abort(new Error("fuzzer gave up waiting"))
-      finish(false, false)
+      clearTimeout(timer)
+      resolve({ answered, reset: false, closed: false, gaveUp: true })
     }, patienceMillis)
     stream.addEventListener("message", (event) => {
       try {
@@ -123,6 +146,9 @@ export const fuzzStreams = async (
     let probes = 0
     let probesAnswered = 0
     let openFailed = 0
+    let gaveUp = 0
+    let resetAtOpen = 0
+    let firstResetAtOpenAfter: { readonly streams: number; readonly closed: number } | undefined
     const openErrors: Array<string> = []
     for (let start = 0; start < scripts.length; start += concurrency) {
       const batch = scripts.slice(start, start + concurrency)
@@ -134,7 +160,7 @@ export const fuzzStreams = async (
             if (openErrors.length < 3) openErrors.push(String(error))
             return undefined
           })
-          if (stream === undefined) return { answered: false, reset: false, closed: false }
+          if (stream === undefined) return { answered: false, reset: false, closed: false } satisfies Outcome
           return play(stream, script, idleMillis * 4)
         })
       )
@@ -142,6 +168,13 @@ export const fuzzStreams = async (
         if (o.answered) answered++
         if (o.reset) reset++
         if (o.closed) closed++
+        if (o.resetAtOpen === true) {
+          if (resetAtOpen === 0) firstResetAtOpenAfter = { streams: start, closed }
+          resetAtOpen++
+        }
+        if (o.gaveUp === true) {
+          gaveUp++
+        }
       }
       probes++
       const closest = await honest.dht
@@ -159,6 +192,10 @@ export const fuzzStreams = async (
       leftServed: servedDhtStreams(server.host, attacker),
       openFailed,
       openErrors,
+      gaveUp,
+      resetAtOpen,
+      firstResetAtOpenAfter,
+      halfOpenOnServer: openDhtStreams(server.host, attacker),
       probes,
       probesAnswered
     }
