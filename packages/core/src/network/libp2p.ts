@@ -637,9 +637,21 @@ export const make = (
         }
       })
 
+    /**
+     * Closes our side, then gives the remote one more idle period to close
+     * its own. A remote that never does would keep the stream half-open, and
+     * counted against the connection's stream limit, for the life of the
+     * connection: it is reset instead.
+     */
     const closeInbound = (framed: FramedStream, idle: Duration.Duration): Effect.Effect<void> =>
       framed.close.pipe(
         Effect.timeout(idle),
+        Effect.zipRight(
+          remoteDone(framed.stream).pipe(
+            Effect.timeout(idle),
+            Effect.catchAll(() => Effect.sync(() => framed.abort("remote kept its side of an idle stream open")))
+          )
+        ),
         Effect.catchAll(() => Effect.sync(() => framed.abort("cannot close stream")))
       )
 
@@ -733,6 +745,18 @@ export const make = (
       connect,
       events: EffectStream.fromPubSub(events)
     } satisfies NetworkShape
+  })
+
+/** Completes once the stream is closed both ways (or reset). */
+const remoteDone = (stream: Stream): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (stream.status !== "open") {
+      resume(Effect.void)
+      return
+    }
+    const onClose = () => resume(Effect.void)
+    stream.addEventListener("close", onClose, { once: true })
+    return Effect.sync(() => stream.removeEventListener("close", onClose))
   })
 
 /** The reason a stream is reset with, from why its exchange ended. */

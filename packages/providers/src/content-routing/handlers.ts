@@ -108,9 +108,10 @@ export const handleAddProvider = (from: PeerId, request: Message) =>
         )
         continue
       }
-      yield* network.rememberAddresses(provider)
+      const bounded = boundedAddrs(provider)
+      yield* network.rememberAddresses(bounded)
       yield* store
-        .addProvider(key, boundedAddrs(provider))
+        .addProvider(key, bounded)
         .pipe(
           Effect.catchAll((error) =>
             Effect.logWarning("storing a provider record failed").pipe(

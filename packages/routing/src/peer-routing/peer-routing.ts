@@ -9,6 +9,7 @@
 
 import {
   commonPrefixLength,
+  DECODE_LIMITS,
   type KadId,
   kadIdOfKey,
   type Message,
@@ -251,9 +252,11 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
           const requesterAddrs = via.length > 0 ? via : yield* network.addressesOf(requester)
           if (requesterAddrs.length > 0 && requesterAddrs.every(isLoopback)) strip = false
         }
-        return peers.map((peer) =>
-          peerInfoToWire(strip ? { id: peer.id, multiaddrs: peer.multiaddrs.filter((a) => !isLoopback(a)) } : peer)
-        )
+        return peers.map((peer) => {
+          const multiaddrs = strip ? peer.multiaddrs.filter((a) => !isLoopback(a)) : peer.multiaddrs
+          // a peer store can hold more addresses than any peer decodes in one entry; send the newest that fit
+          return peerInfoToWire({ id: peer.id, multiaddrs: multiaddrs.slice(-DECODE_LIMITS.addrs) })
+        })
       })
 
     const closerPeersFor: PeerRoutingShape["closerPeersFor"] = (key, requester) =>
