@@ -132,6 +132,9 @@ export const coverageGuidedFuzz = async (config: CoverageFuzzConfig): Promise<Co
     // Taking the coverage costs far more than one decode, so inputs run in batches and a
     // batch that reached a new block is replayed one input at a time to find which did.
     while (inputs < config.maxInputs && Date.now() - started < config.maxMillis) {
+      // In-process inspector calls settle as microtasks: without a real turn of the event loop
+      // now and then, timers and I/O (the test runner's own messages) would wait for the run to end.
+      if (inputs % (BATCH * 64) < BATCH) await new Promise((resolve) => setImmediate(resolve))
       const batch = Array.from({ length: BATCH }, child)
       for (const input of batch) execute(input, true)
       const covered = await takeCovered()
