@@ -146,8 +146,10 @@ export const simulatedChurn = (config: ChurnConfig) =>
     // readers keep reading while nodes die
     let reads = 0
     let readFailures = 0
+    const readUntil = Date.now() + 120_000
     const reader = yield* Effect.gen(function* () {
-      for (;;) {
+      // bounded by count and time even if nobody interrupts it
+      while (reads < 20_000 && Date.now() < readUntil) {
         const i = Math.floor(Math.random() * keys.length)
         const node = randomOf(survivors)
         const got = yield* Effect.either(
@@ -286,8 +288,9 @@ export const loopbackChurn = async (config: ChurnConfig): Promise<ChurnFigures> 
     let reads = 0
     let readFailures = 0
     let churning = true
+    const readUntil = Date.now() + 180_000
     const readerLoop = (async () => {
-      while (churning) {
+      while (churning && reads < 20_000 && Date.now() < readUntil) {
         const node = randomOf(survivors)
         const value = await node.dht
           .getValue(keys[Math.floor(Math.random() * keys.length)], { timeout: 15_000 })
