@@ -81,7 +81,8 @@ export const layerWith = <E>(
     filterLocalhostInResponses: config.filterLocalhostInResponses,
     maxRoutingTableSize: Option.getOrUndefined(config.maxRoutingTableSize),
     peerFilter: Option.getOrUndefined(config.peerFilter),
-    lookupCheckConcurrency: config.lookupCheckConcurrency
+    lookupCheckConcurrency: config.lookupCheckConcurrency,
+    diversity: { enabled: config.ipDiversityFilter }
   })
   const values = valuesLayer({
     maxRecordAge: config.maxRecordAge,

@@ -95,6 +95,9 @@ export const dhtMessageRetryMaxBackoff = (delay: Duration.DurationInput): DHTOpt
 /** Sets how much the pause grows from one retry to the next (`retryBackoffFactor`). */
 export const dhtMessageRetryBackoffFactor = (factor: number): DHTOption => make({ retryBackoffFactor: factor })
 
+/** Turns the routing table's IP diversity limits on (2 per IP group per bucket, 3 per table). */
+export const ipDiversityFilter = (enabled = true): DHTOption => make({ ipDiversityFilter: enabled })
+
 /** Turns optimistic provide on (or off with `false`). */
 export const enableOptimisticProvide = (enabled = true): DHTOption => make({ enableOptimisticProvide: enabled })
 

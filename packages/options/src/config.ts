@@ -59,6 +59,7 @@ export interface DHTConfig {
   /** None: no cap beyond the buckets themselves. */
   readonly maxRoutingTableSize: Option.Option<number>
   readonly lookupCheckConcurrency: number
+  readonly ipDiversityFilter: boolean
   readonly enableOptimisticProvide: boolean
   readonly optimisticProvideJobsPoolSize: number
   /** Always shorter than `provideValidity`. */
@@ -119,6 +120,7 @@ const defaults: DHTConfig = Object.freeze({
   maxRecordAge: Duration.hours(36),
   maxRoutingTableSize: Option.none(),
   lookupCheckConcurrency: 256,
+  ipDiversityFilter: false,
   enableOptimisticProvide: false,
   optimisticProvideJobsPoolSize: 60,
   reprovideInterval: Duration.hours(22),
@@ -190,6 +192,7 @@ export const DHTOptionsSchema: Schema.Schema<DHTConfig, DHTOptions> = Schema.Str
   maxRecordAge: withDefault(PositiveDuration, defaults.maxRecordAge),
   maxRoutingTableSize: Schema.optionalWith(IntAtLeast(1), { as: "Option" }),
   lookupCheckConcurrency: withDefault(IntAtLeast(1), defaults.lookupCheckConcurrency),
+  ipDiversityFilter: withDefault(Flag, defaults.ipDiversityFilter),
   enableOptimisticProvide: withDefault(Flag, defaults.enableOptimisticProvide),
   optimisticProvideJobsPoolSize: withDefault(IntAtLeast(1), defaults.optimisticProvideJobsPoolSize),
   reprovideInterval: withDefault(PositiveDuration, defaults.reprovideInterval),

@@ -131,6 +131,12 @@ export interface DHTOptions {
   readonly maxRoutingTableSize?: number
   /** Candidates checked (with FIND_NODE) at once before admission to the routing table. Default 256. */
   readonly lookupCheckConcurrency?: number
+  /**
+   * IP diversity limits of the routing table: at most 2 peers of one IP group
+   * (IPv4 /16, IPv6 /32) per bucket and 3 per table, as go-libp2p-kad-dht's
+   * filter. Default false: local and test networks share one address range.
+   */
+  readonly ipDiversityFilter?: boolean
   /** Whether provide uses the network size estimate to finish early. Default false. */
   readonly enableOptimisticProvide?: boolean
   /** ADD_PROVIDER requests an optimistic provide may leave running in the background. Default 60. */

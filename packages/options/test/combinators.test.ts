@@ -19,6 +19,7 @@ import {
   disableAutoRefresh,
   enableOptimisticProvide,
   filterLocalhostInResponses,
+  ipDiversityFilter,
   isDHTOption,
   lookupCheckConcurrency,
   maxDhtMessageRetries,
@@ -88,6 +89,7 @@ const cases: ReadonlyArray<readonly [string, DHTOption, keyof DHTConfig, (c: DHT
     (c) => c.retryBackoffFactor,
     1.5
   ],
+  ["ipDiversityFilter", ipDiversityFilter(), "ipDiversityFilter", (c) => c.ipDiversityFilter, true],
   [
     "enableOptimisticProvide",
     enableOptimisticProvide(),
