@@ -30,6 +30,9 @@ export const createLibp2pHost = (listen: ReadonlyArray<string> = ["/ip4/127.0.0.
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    // js-libp2p accepts 5 new inbound connections per second from one IP by default; on loopback every
+    // peer is 127.0.0.1, so a burst of examples joining at once would be refused
+    connectionManager: { inboundConnectionThreshold: 1_000 },
     services: { identify: identify(), identifyPush: identifyPush() }
   })
 
