@@ -150,6 +150,18 @@ export class MemoryNetworkHub {
     )
   }
 
+  /** Publishes `event` to every node connected to `node`. */
+  private tellConnected(node: SimNode, event: PeerEvent): Effect.Effect<void> {
+    return Effect.forEach(
+      [...node.connections],
+      (key) => {
+        const other = this.nodes.get(key)
+        return other === undefined ? Effect.void : PubSub.publish(other.events, event)
+      },
+      { discard: true }
+    )
+  }
+
   private infoOf(node: SimNode): PeerInfo {
     return { id: node.id, multiaddrs: node.addrs }
   }
@@ -273,30 +285,12 @@ export class MemoryNetworkHub {
         Effect.suspend(() => {
           node.handler = handler
           // peers connected to us now see a DHT server, as identify-push would tell them
-          return Effect.forEach(
-            [...node.connections],
-            (key) => {
-              const other = hub.nodes.get(key)
-              return other === undefined
-                ? Effect.void
-                : PubSub.publish(other.events, { _tag: "DhtServerSeen", peer: hub.infoOf(node) })
-            },
-            { discard: true }
-          )
+          return hub.tellConnected(node, { _tag: "DhtServerSeen", peer: hub.infoOf(node) })
         }),
         () =>
           Effect.suspend(() => {
             node.handler = undefined
-            return Effect.forEach(
-              [...node.connections],
-              (key) => {
-                const other = hub.nodes.get(key)
-                return other === undefined
-                  ? Effect.void
-                  : PubSub.publish(other.events, { _tag: "DhtServerGone", peer: node.id })
-              },
-              { discard: true }
-            )
+            return hub.tellConnected(node, { _tag: "DhtServerGone", peer: node.id })
           })
       )
 
