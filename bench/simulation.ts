@@ -1,18 +1,26 @@
 /**
  * Simulation suite: a large effect-kad network on the in-memory network
  * with a latency model (per-pair one-way delays of 10–75 ms, so round trips
- * of 20–150 ms). Measured per network size: hops and RPCs per lookup
- * against log2(N), the share of getClosestPeers lookups that return the
- * true k closest (checked by sorting every node), provide latency classic
- * vs optimistic, and memory per simulated node.
+ * of 20–150 ms). Measured per network: hops and RPCs per lookup against
+ * log2(N), the share of getClosestPeers lookups that return the true k
+ * closest (checked by sorting every node), provide latency classic vs
+ * optimistic, and memory per simulated node.
  *
- * Every size runs in its own child process (bench/support/simulation-worker.ts)
- * started with `--expose-gc`, so heap per node is read after a full
- * collection. Nodes join with instant links, then the latency model is
- * switched on for the measurements. The suite plans 1k and 10k nodes;
- * after the first size it predicts, from that size's join time and heap,
- * whether the next fits in the time budget and the machine's memory, and
- * steps down (5k, 3k, 2.5k, 2k) when it does not, reporting what it skipped and why.
+ * Networks are built one of two ways (`makeSimulation`'s `join`):
+ * - filled tables: every routing table filled as bucket refreshes leave it
+ *   in a settled network, with no messages; this is how 1k and 10k nodes are
+ *   built, so the two sizes compare like for like;
+ * - self-lookup: nodes join one by one with one self-lookup each, the
+ *   organic way; run at 1k as a cross-check of the filled network.
+ *
+ * Every network runs in its own child process
+ * (bench/support/simulation-worker.ts) started with `--expose-gc`, so heap
+ * per node is read after a full collection. Nodes join with instant links,
+ * then the latency model is switched on for the measurements. Before each
+ * network after the first, the suite predicts its time and heap from the
+ * runs so far and steps down to a smaller size (or skips the cross-check)
+ * when it would not fit the time budget or the machine's memory, reporting
+ * what it skipped and why.
  *
  * @module
  */
@@ -23,10 +31,18 @@ import type { SimulationReport, SimulationRequest } from "./support/simulation-w
 import { loadNote, mean, mebibytes, quantile, summarize } from "./support/stats.js"
 import { startWorker } from "./support/worker.js"
 
-interface Plan {
-  readonly sizes: ReadonlyArray<number>
-  /** Smaller sizes tried, largest first, when a planned size does not fit. */
+type Join = SimulationRequest["join"]
+
+/** One network to build and measure, with smaller sizes to fall back on when it does not fit. */
+interface PlannedRun {
+  readonly size: number
+  readonly join: Join
+  /** Smaller sizes tried, largest first, when `size` does not fit. */
   readonly fallbacks: ReadonlyArray<number>
+}
+
+interface Plan {
+  readonly runs: ReadonlyArray<PlannedRun>
   readonly lookups: number
   readonly lookupConcurrency: number
   readonly provideRounds: number
@@ -34,8 +50,11 @@ interface Plan {
 }
 
 const FULL: Plan = {
-  sizes: [1_000, 10_000],
-  fallbacks: [5_000, 3_000, 2_500, 2_000],
+  runs: [
+    { size: 1_000, join: "filled-tables", fallbacks: [] },
+    { size: 10_000, join: "filled-tables", fallbacks: [7_500, 5_000, 3_000] },
+    { size: 1_000, join: "self-lookup", fallbacks: [] }
+  ],
   lookups: 60,
   lookupConcurrency: 4,
   provideRounds: 10,
@@ -43,8 +62,10 @@ const FULL: Plan = {
 }
 
 const QUICK: Plan = {
-  sizes: [300],
-  fallbacks: [],
+  runs: [
+    { size: 300, join: "filled-tables", fallbacks: [] },
+    { size: 300, join: "self-lookup", fallbacks: [] }
+  ],
   lookups: 16,
   lookupConcurrency: 4,
   provideRounds: 4,
@@ -57,55 +78,65 @@ const DEFAULT_HEAP_MIB = 4_096
 /** Process start, module loading and the final report, on top of building and measuring. */
 const OVERHEAD_MILLIS = 15_000
 
-/** What running one size is predicted to cost, from a smaller size's report. */
+type Report = SimulationReport & { readonly join: Join; readonly totalMillis: number }
+
+/** What running one network is predicted to cost. */
 interface Prediction {
   readonly size: number
+  readonly join: Join
   readonly millis: number
   readonly heapBytes: number
 }
 
 /**
- * How a node's join time grows with N. Joining is one self-lookup per node
- * (hops grow with log2 N), but what dominates is the garbage collector
- * walking an ever larger heap: on the reference machine a node joined in
- * 35 ms at 1k nodes and 64 ms at 3k, about N^0.55; the prediction uses
- * N^0.6 to stay on the safe side.
+ * A self-lookup join costs this many times a filled one of the same size
+ * (N lookups against none; 5–6× on the reference machine at 1k nodes).
  */
-const JOIN_COST_EXPONENT = 0.6
+const SELF_LOOKUP_JOIN_FACTOR = 8
 
 /**
- * Predicts a size's cost from a smaller size's report: join time per node
- * scaled by (N / N₀)^{@link JOIN_COST_EXPONENT}, measuring time by the
- * growth of log2 N (longer lookups), heap linear in N.
+ * Predicts a network's cost from an earlier run. Building grows a little
+ * faster than N (the collector walks a larger heap; ×1.2 per tenfold), the
+ * measurements with log2 N (longer lookups), heap per node with log2 N
+ * (more buckets filled).
  */
-const predict = (from: SimulationReport & { totalMillis: number }, size: number): Prediction => {
+const predict = (from: Report, size: number, join: Join): Prediction => {
   const growth = size / from.size
-  const buildMillis = (from.buildMillis / from.size) * size * growth ** JOIN_COST_EXPONENT
-  const measureMillis = (from.totalMillis - from.buildMillis) * (Math.log2(size) / Math.log2(from.size))
+  const logGrowth = Math.log2(size) / Math.log2(from.size)
+  const joinFactor =
+    join === from.join ? 1 : join === "self-lookup" ? SELF_LOOKUP_JOIN_FACTOR : 1 / SELF_LOOKUP_JOIN_FACTOR
+  const buildMillis = from.buildMillis * growth * 1.2 ** Math.log10(growth) * joinFactor
+  const measureMillis = Math.max(0, from.totalMillis - from.buildMillis - OVERHEAD_MILLIS) * logGrowth
   return {
     size,
+    join,
     millis: buildMillis + measureMillis + OVERHEAD_MILLIS,
-    heapBytes: ((from.heapAfter - from.heapBefore) / from.size) * size
+    heapBytes: ((from.heapAfter - from.heapBefore) / from.size) * size * logGrowth
   }
 }
 
 /**
  * A prediction fits when it ends within the budget with a 10% margin (the
- * machine may be busier than during the size it was predicted from), and
+ * machine may be busier than during the run it was predicted from), and
  * its heap within 70% of the machine's memory.
  */
 const fits = (prediction: Prediction, remainingMillis: number): boolean =>
   prediction.millis * 1.1 < remainingMillis && prediction.heapBytes * 1.3 < os.totalmem() * 0.7
 
-const describePrediction = (p: Prediction): string =>
-  `${p.size.toLocaleString("en-US")} nodes: predicted ≈ ${Math.round(p.millis / 1000)} s and ≈ ${(p.heapBytes / 2 ** 30).toFixed(1)} GiB of heap`
+const describeJoin = (join: Join): string => (join === "filled-tables" ? "filled tables" : "self-lookup join")
 
-const runSize = async (
+const describePrediction = (p: Prediction): string =>
+  `${p.size.toLocaleString("en-US")} nodes (${describeJoin(p.join)}): predicted ≈ ${Math.round(p.millis / 1000)} s and ≈ ${(p.heapBytes / 2 ** 30).toFixed(1)} GiB of heap`
+
+const label = (r: Report): string => `N = ${r.size.toLocaleString("en-US")}, ${describeJoin(r.join)}`
+
+const runNetwork = async (
   context: SuiteContext,
   plan: Plan,
   size: number,
+  join: Join,
   heapBytes: number
-): Promise<SimulationReport & { totalMillis: number }> => {
+): Promise<Report> => {
   const heapMiB = Math.max(DEFAULT_HEAP_MIB, Math.ceil((heapBytes * 1.5) / 2 ** 20))
   const started = performance.now()
   const worker = await startWorker(new URL("./support/simulation-worker.ts", import.meta.url), {
@@ -116,6 +147,7 @@ const runSize = async (
   try {
     const request: SimulationRequest = {
       size,
+      join,
       lookups: plan.lookups,
       lookupConcurrency: plan.lookupConcurrency,
       provideRounds: plan.provideRounds,
@@ -123,7 +155,7 @@ const runSize = async (
       seed: 7_000 + size
     }
     const report = await worker.call<SimulationReport>("simulate", request)
-    return { ...report, totalMillis: performance.now() - started }
+    return { ...report, join, totalMillis: performance.now() - started }
   } finally {
     await worker.close()
   }
@@ -132,29 +164,29 @@ const runSize = async (
 const run = async (context: SuiteContext): Promise<SuiteResult> => {
   const load = loadNote()
   const plan = context.quick ? QUICK : FULL
-  const reports: Array<SimulationReport & { totalMillis: number }> = []
+  const reports: Array<Report> = []
   const skipped: Array<string> = []
-  for (const planned of plan.sizes) {
-    let size = planned
+  for (const planned of plan.runs) {
+    let size = planned.size
     let heapBytes = 0
-    const previous = reports.at(-1)
-    if (previous !== undefined) {
-      const candidates = [planned, ...plan.fallbacks].filter((n) => n > previous.size)
-      const predictions = candidates.map((n) => predict(previous, n))
+    // predicted from the run of the same join method when there is one
+    const from = reports.findLast((r) => r.join === planned.join) ?? reports.at(-1)
+    if (from !== undefined) {
+      const predictions = [planned.size, ...planned.fallbacks].map((n) => predict(from, n, planned.join))
       const chosen = predictions.find((p) => fits(p, context.remainingMillis()))
       for (const p of predictions) {
         if (p === chosen) break
         skipped.push(`${describePrediction(p)}, budget left ${Math.round(context.remainingMillis() / 1000)} s`)
       }
       if (chosen === undefined) {
-        context.log(`no size above ${previous.size} fits what is left of the budget`)
+        context.log(`nothing of ${describeJoin(planned.join)} at ${planned.size} nodes or fewer fits what is left`)
         continue
       }
       size = chosen.size
       heapBytes = chosen.heapBytes
     }
-    context.log(`simulating ${size} nodes`)
-    reports.push(await runSize(context, plan, size, heapBytes))
+    context.log(`simulating ${size} nodes, ${describeJoin(planned.join)}`)
+    reports.push(await runNetwork(context, plan, size, planned.join, heapBytes))
   }
   for (const line of skipped) context.log(`not run: ${line}`)
 
@@ -163,6 +195,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
       title: "Lookups (getClosestPeers) on a simulated network with 20–150 ms round trips",
       columns: [
         "N",
+        "join",
         "log2 N",
         "hops: mean",
         "hops: p95",
@@ -180,6 +213,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
         const exact = r.lookups.filter((l) => l.correct === r.k).length
         return [
           r.size,
+          describeJoin(r.join),
           Math.log2(r.size),
           mean(hops),
           quantile(hops, 0.95),
@@ -195,7 +229,8 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
         "hops: the longest referral chain from a seed to a peer that answered (the lookup's own count); RPCs: FIND_NODE requests sent, follow-up included",
         `random 32-byte keys from random origins, ${plan.lookupConcurrency} lookups at a time; k = 20, alpha = 10, beta = 3 (simulationDefaults)`,
         "true k closest: the 20 nodes nearest the key by XOR distance among all nodes but the origin, found by sorting; a lookup succeeds when it returns exactly them",
-        "link delay: a hash of the two peers, 10–75 ms one way, the same both ways; nodes joined with instant links (one self-lookup each), then the delays were switched on",
+        "link delay: a hash of the two peers, 10–75 ms one way, the same both ways; switched on after the network was built",
+        "filled tables: every routing table filled as bucket refreshes leave it in a settled network (per bucket, up to k servers picked at random among those whose IDs fall in it, each a copy decoded from its wire form), no messages; self-lookup join: nodes join one by one, each told of 3 random members, then looking itself up, with instant links",
         ...skipped.map((line) => `not run: ${line}`),
         load
       ]
@@ -204,6 +239,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
       title: "provide: classic vs optimistic (ContentRouting.provide, same network)",
       columns: [
         "N",
+        "join",
         "classic ms: median",
         "classic ms: p95",
         "optimistic ms: median",
@@ -223,6 +259,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
         const optimistic = ms(true)
         return [
           r.size,
+          describeJoin(r.join),
           classic?.median ?? Number.NaN,
           classic?.p95 ?? Number.NaN,
           optimistic?.median ?? Number.NaN,
@@ -239,7 +276,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
         "latency: until provide returned; delivered: peers the record had reached by then (optimistic provide leaves the rest to the background)",
         "true k holding: of the 20 nodes nearest the key, how many stored the record 1.5 s after the last provide",
         `each providing node first ran 6 lookups for its network size estimate; estimates: ${reports
-          .map((r) => `N = ${r.size}: ${r.estimates.map((e) => Math.round(e)).join(", ")}`)
+          .map((r) => `${label(r)}: ${r.estimates.map((e) => Math.round(e)).join(", ")}`)
           .join("; ")}`
       ]
     },
@@ -247,6 +284,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
       title: "Building the network, and memory per simulated node",
       columns: [
         "N",
+        "join",
         "join s",
         "join requests per node",
         "heap KiB per node",
@@ -256,6 +294,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
       ],
       rows: reports.map((r) => [
         r.size,
+        describeJoin(r.join),
         r.buildMillis / 1000,
         r.joinRequests / r.size,
         (r.heapAfter - r.heapBefore) / r.size / 1024,
@@ -264,7 +303,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
         mebibytes(r.heapLimit)
       ]),
       notes: [
-        "join: generating the key pairs, building every node's layers (peer routing, content routing, provider store) and one self-lookup per node, in turn, with instant links",
+        "join: generating the key pairs, building every node's layers (peer routing, content routing, provider store), then filling the tables, or one self-lookup per node in turn with instant links",
         reports.every((r) => r.gcForced)
           ? "heap and RSS per node: (after joining − before building) / N, each read after a forced full GC (--expose-gc)"
           : "heap and RSS per node: (after joining − before building) / N, without a forced GC (gc() was not available)",
@@ -277,7 +316,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
       title: "Hops and RPCs per lookup against log2 N",
       unit: "count",
       groups: reports.map((r) => ({
-        label: `N = ${r.size.toLocaleString("en-US")}`,
+        label: label(r),
         bars: [
           { series: "log2 N", value: Math.log2(r.size) },
           { series: "hops (mean)", value: mean(r.lookups.map((l) => l.hops)) },
@@ -289,7 +328,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
       title: "provide latency, median (20–150 ms round trips)",
       unit: "ms",
       groups: reports.map((r) => ({
-        label: `N = ${r.size.toLocaleString("en-US")}`,
+        label: label(r),
         bars: [false, true].map((optimistic) => ({
           series: optimistic ? "optimistic" : "classic",
           value: summarize(r.provides.filter((p) => p.optimistic === optimistic).map((p) => p.millis))?.median ?? 0
@@ -304,6 +343,6 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
 export const simulationSuite: Suite = {
   name: "simulation",
   description:
-    "1k/10k simulated nodes with 20-150 ms RTT: hops, RPCs, lookup success, provide classic vs optimistic, memory",
+    "1k/10k simulated nodes with 20-150 ms RTT: hops, RPCs, lookup success, provide classic vs optimistic, memory; 1k joined by self-lookups as a cross-check",
   run
 }

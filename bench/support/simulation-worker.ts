@@ -24,7 +24,7 @@ import {
   type SimulatedNode
 } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
-import { Effect, Stream } from "effect"
+import { Effect, Scope, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
@@ -34,6 +34,8 @@ import { serveCommands } from "./worker.js"
 /** What to build and how much to measure. */
 export interface SimulationRequest {
   readonly size: number
+  /** How the nodes join (`makeSimulation`'s `join`). */
+  readonly join: "self-lookup" | "filled-tables"
   /** Lookups measured for hops, RPCs and success. */
   readonly lookups: number
   /** Lookups running at once (the CPU must stay ahead of the simulated clock). */
@@ -146,7 +148,11 @@ const simulate = (request: SimulationRequest) =>
     let latencyOn = false
     const started = performance.now()
     const sim = yield* makeSimulation(
-      { size: request.size, network: { latencyMillis: (from, to) => (latencyOn ? pairDelayMillis(from, to) : 0) } },
+      {
+        size: request.size,
+        join: request.join,
+        network: { latencyMillis: (from, to) => (latencyOn ? pairDelayMillis(from, to) : 0) }
+      },
       contentRoutingLayer({})
     )
     const buildMillis = performance.now() - started
@@ -259,8 +265,13 @@ const simulate = (request: SimulationRequest) =>
       lookups,
       provides
     } satisfies SimulationReport
-  }).pipe(Effect.scoped)
+  })
+
+// The simulated network stays up until the process exits: closing tens of
+// thousands of nodes one by one would only add minutes of teardown to the run.
+const network = Scope.make().pipe(Effect.runSync)
 
 serveCommands({
-  simulate: (request: SimulationRequest): Promise<SimulationReport> => Effect.runPromise(simulate(request))
+  simulate: (request: SimulationRequest): Promise<SimulationReport> =>
+    Effect.runPromise(Scope.extend(simulate(request), network))
 })

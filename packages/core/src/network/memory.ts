@@ -35,7 +35,7 @@ interface SimNode {
   readonly addrs: ReadonlyArray<Multiaddr>
   handler: RequestHandler | undefined
   alive: boolean
-  readonly peerStore: Map<string, { id: PeerId; addrs: Map<string, Multiaddr> }>
+  readonly peerStore: Map<string, { readonly id: PeerId; readonly addrs: Array<Multiaddr> }>
   readonly connections: Set<string>
   readonly events: PubSub.PubSub<PeerEvent>
 }
@@ -300,7 +300,7 @@ export class MemoryNetworkHub {
       request,
       send,
       serve,
-      addressesOf: (peer) => Effect.sync(() => [...(node.peerStore.get(peer.toString())?.addrs.values() ?? [])]),
+      addressesOf: (peer) => Effect.sync(() => [...(node.peerStore.get(peer.toString())?.addrs ?? [])]),
       rememberAddresses: (peer) => Effect.sync(() => remember(node, peer)),
       selfInfo: Effect.sync(() => hub.infoOf(node)),
       connectedServers: Effect.sync(() =>
@@ -327,14 +327,16 @@ export class MemoryNetworkHub {
 }
 
 const remember = (node: SimNode, peer: PeerInfo): void => {
-  if (peer.id.equals(node.id)) return
   const key = peer.id.toString()
-  let entry = node.peerStore.get(key)
+  if (key === node.key) return
+  const entry = node.peerStore.get(key)
   if (entry === undefined) {
-    entry = { id: peer.id, addrs: new Map() }
-    node.peerStore.set(key, entry)
+    node.peerStore.set(key, { id: peer.id, addrs: [...peer.multiaddrs] })
+    return
   }
-  for (const addr of peer.multiaddrs) entry.addrs.set(addr.toString(), addr)
+  for (const addr of peer.multiaddrs) {
+    if (!entry.addrs.some((known) => known.equals(addr))) entry.addrs.push(addr)
+  }
 }
 
 const toRemote = (error: ProtocolError, peer: string): ProtocolError =>

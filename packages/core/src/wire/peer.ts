@@ -32,16 +32,18 @@ export const peerInfoToWire = (
  */
 export const peerInfoFromWire = (wire: Message.Peer): PeerInfo | undefined => {
   if (wire.id == null || wire.id.byteLength === 0) return undefined
+  // The decoder hands out views into the whole received frame; copying the
+  // few bytes kept here stops a stored peer from pinning that frame in memory.
   let id: PeerId
   try {
-    id = peerIdFromMultihash(Digest.decode(wire.id))
+    id = peerIdFromMultihash(Digest.decode(wire.id.slice()))
   } catch {
     return undefined
   }
   const multiaddrs: Array<Multiaddr> = []
   for (const bytes of wire.addrs) {
     try {
-      multiaddrs.push(multiaddr(bytes))
+      multiaddrs.push(multiaddr(bytes.slice()))
     } catch {
       // a peer may advertise transports we do not know; keep the rest
     }

@@ -146,8 +146,18 @@ const makeRoutingTable = (
       }
     })
     // One permit per bucket: liveness checks are slow network round trips,
-    // so they serialise only newcomers contending for the same bucket.
-    const bucketLocks = yield* Effect.forEach(Array.from({ length: 256 }), () => Effect.makeSemaphore(1))
+    // so they serialise only newcomers contending for the same bucket. Made
+    // on a bucket's first liveness check, since most buckets never need one
+    // and simulations hold thousands of tables.
+    const bucketLocks = new Map<number, Effect.Semaphore>()
+    const bucketLock = (cpl: number): Effect.Semaphore => {
+      let lock = bucketLocks.get(cpl)
+      if (lock === undefined) {
+        lock = Effect.unsafeMakeSemaphore(1)
+        bucketLocks.set(cpl, lock)
+      }
+      return lock
+    }
 
     const settle = (decision: AddDecision, candidate: Candidate): Effect.Effect<boolean> => {
       if (decision._tag === "Added") return Effect.succeed(true)
@@ -183,7 +193,7 @@ const makeRoutingTable = (
         return Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const decision = table.decide(candidate, flags, now, true)
           if (decision._tag !== "NeedsLivenessCheck") return settle(decision, candidate)
-          return bucketLocks[candidate.cpl].withPermits(1)(admitAfterLivenessCheck(candidate, flags))
+          return bucketLock(candidate.cpl).withPermits(1)(admitAfterLivenessCheck(candidate, flags))
         })
       })
 

@@ -98,6 +98,8 @@ interface Slot {
   groups: ReadonlyArray<string>
 }
 
+const NO_SLOTS: ReadonlyArray<Slot> = []
+
 /** Weight of a new latency sample in the moving average (libp2p peerstores use the same). */
 const LATENCY_SMOOTHING = 0.1
 
@@ -108,11 +110,18 @@ const LATENCY_SMOOTHING = 0.1
  * in distance order.
  */
 export class KBucketTable {
-  private readonly buckets: Array<Array<Slot>> = Array.from({ length: KEYSPACE_BITS }, () => [])
+  // Grown up to the deepest bucket ever filled: peers share few leading bits
+  // with us, so all but a dozen or so of the 256 buckets stay empty, and
+  // simulations hold thousands of tables.
+  private readonly buckets: Array<Array<Slot>> = []
   private readonly byKey = new Map<string, Slot>()
-  private readonly refreshedAt: Array<number | undefined> = new Array(KEYSPACE_BITS).fill(undefined)
+  private readonly refreshedAt: Array<number | undefined> = []
 
   constructor(private readonly params: KBucketTableParams) {}
+
+  private bucketAt(cpl: number): ReadonlyArray<Slot> {
+    return this.buckets[cpl] ?? NO_SLOTS
+  }
 
   get size(): number {
     return this.byKey.size
@@ -148,7 +157,7 @@ export class KBucketTable {
       if (candidate.groups.length === 0) return refused("no-ip-address")
       if (!diversity.allows(candidate.cpl, candidate.groups)) return refused("diversity")
     }
-    const bucket = this.buckets[candidate.cpl]
+    const bucket = this.bucketAt(candidate.cpl)
     const tableFull = this.byKey.size >= this.params.maxSize
     if (bucket.length < this.params.bucketSize && !tableFull) {
       return { _tag: "Added", entry: this.insert(candidate, flags, now), evicted: undefined }
@@ -230,16 +239,16 @@ export class KBucketTable {
       for (let i = 0; i < entries.length && i < room; i++) out.push(entries[i])
     }
     if (c < KEYSPACE_BITS) {
-      take(this.buckets[c])
+      take(this.bucketAt(c))
       if (out.length >= count) return out
       const deeper: Array<Slot> = []
-      for (let i = c + 1; i < KEYSPACE_BITS; i++) {
-        const bucket = this.buckets[i]
+      for (let i = c + 1; i < this.buckets.length; i++) {
+        const bucket = this.bucketAt(i)
         for (let j = 0; j < bucket.length; j++) deeper.push(bucket[j])
       }
       take(deeper)
     }
-    for (let i = Math.min(c, KEYSPACE_BITS) - 1; i >= 0 && out.length < count; i--) take(this.buckets[i])
+    for (let i = Math.min(c, KEYSPACE_BITS) - 1; i >= 0 && out.length < count; i--) take(this.bucketAt(i))
     return out
   }
 
@@ -251,7 +260,7 @@ export class KBucketTable {
 
   /** One past the index of the deepest non-empty bucket (0 for an empty table). */
   bucketCount(): number {
-    for (let i = KEYSPACE_BITS - 1; i >= 0; i--) if (this.buckets[i].length > 0) return i + 1
+    for (let i = this.buckets.length - 1; i >= 0; i--) if (this.buckets[i].length > 0) return i + 1
     return 0
   }
 
@@ -260,13 +269,13 @@ export class KBucketTable {
     const out: Array<BucketInfo> = []
     for (let cpl = 0; cpl < count; cpl++) {
       const at = this.refreshedAt[cpl]
-      out.push({ cpl, size: this.buckets[cpl].length, lastRefreshedAt: at === undefined ? undefined : new Date(at) })
+      out.push({ cpl, size: this.bucketAt(cpl).length, lastRefreshedAt: at === undefined ? undefined : new Date(at) })
     }
     return out
   }
 
   peerCountForCpl(cpl: number): number {
-    return Number.isInteger(cpl) && cpl >= 0 && cpl < KEYSPACE_BITS ? this.buckets[cpl].length : 0
+    return Number.isInteger(cpl) && cpl >= 0 && cpl < KEYSPACE_BITS ? this.bucketAt(cpl).length : 0
   }
 
   markBucketRefreshed(cpl: number, now: number): void {
@@ -287,6 +296,7 @@ export class KBucketTable {
       replaceable: flags.replaceable
     }
     const slot: Slot = { entry, groups: candidate.groups }
+    while (this.buckets.length <= candidate.cpl) this.buckets.push([])
     this.buckets[candidate.cpl].push(slot)
     this.byKey.set(candidate.key, slot)
     this.params.diversity?.add(candidate.cpl, candidate.groups)
@@ -296,6 +306,7 @@ export class KBucketTable {
 
   private removeSlot(slot: Slot): PeerEntry {
     const { entry } = slot
+    // a held slot's bucket exists
     const bucket = this.buckets[entry.cpl]
     const index = bucket.indexOf(slot)
     if (index >= 0) bucket.splice(index, 1)

@@ -9,6 +9,7 @@
 import {
   defaultRetryPolicy,
   type InvalidOptionError,
+  kadIdOfPeer,
   MemoryNetworkHub,
   type MemoryNetworkOptions,
   Network
@@ -22,6 +23,7 @@ import { type PeerRoutingLayerConfig, peerRoutingLayer } from "../peer-routing/l
 import { PeerRouting } from "../peer-routing/peer-routing.js"
 import { RpcHandlers } from "../peer-routing/rpc.js"
 import { RoutingTable } from "../routing-table/routing-table.js"
+import { copyAsReceived, pickBucketMembers, sortServers } from "./filled-tables.js"
 
 /** Services every simulated node has. */
 export type SimulatedServices = Network | RoutingTable | NetworkSizeEstimator | PeerRouting | RpcHandlers
@@ -44,6 +46,20 @@ export interface SimulationConfig extends Partial<PeerRoutingLayerConfig> {
   readonly bootstrapContacts?: number
   /** Fraction of nodes in client mode (no handler served; default 0). Clients join last, after the servers. */
   readonly clientFraction?: number
+  /**
+   * How nodes join (default `"self-lookup"`).
+   *
+   * - `"self-lookup"`: one by one, each learns {@link SimulationConfig.bootstrapContacts}
+   *   random members and looks itself up, as a real node does after dialing
+   *   its bootstrap peers. N lookups: the organic way, for up to a few thousand nodes.
+   * - `"filled-tables"`: once every node is attached, each routing table is
+   *   filled as periodic bucket refreshes leave it in a settled network: per
+   *   bucket, up to k servers picked at random (seeded by the `Random`
+   *   service) among those whose IDs fall in it, each added as a copy decoded
+   *   from its wire form. O(N log N) with no messages: for networks of tens
+   *   of thousands of nodes.
+   */
+  readonly join?: "self-lookup" | "filled-tables"
 }
 
 /** A running simulation. */
@@ -94,6 +110,7 @@ export const makeSimulation = <R = never, E = never>(
     const settings: PeerRoutingLayerConfig = { ...simulationDefaults, ...config }
     const clientCount = Math.floor((config.clientFraction ?? 0) * config.size)
     const contacts = config.bootstrapContacts ?? 3
+    const join = config.join ?? "self-lookup"
     const nodes: Array<SimulatedNode<R>> = []
     const servers: Array<SimulatedNode<R>> = []
 
@@ -126,7 +143,7 @@ export const makeSimulation = <R = never, E = never>(
       nodes.push(node)
 
       // join: learn a few random servers, then look ourselves up
-      const known = servers.filter((s) => s !== node)
+      const known = join === "self-lookup" ? servers.filter((s) => s !== node) : []
       if (known.length > 0) {
         yield* node.run(
           Effect.gen(function* () {
@@ -143,5 +160,36 @@ export const makeSimulation = <R = never, E = never>(
         )
       }
     }
+    if (join === "filled-tables") yield* fillTables(nodes, servers, settings.k)
     return { hub, nodes, servers }
+  })
+
+/** Fills every node's routing table from the servers (see {@link SimulationConfig.join}). */
+const fillTables = <R>(
+  nodes: ReadonlyArray<SimulatedNode<R>>,
+  servers: ReadonlyArray<SimulatedNode<R>>,
+  k: number
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const infos = yield* Effect.forEach(servers, (server) => server.run(Effect.flatMap(Network, (n) => n.selfInfo)))
+    const { sorted, order } = sortServers(servers.map((server) => server.id))
+    const serving = new Set<SimulatedNode<R>>(servers)
+    const seed = yield* Random.nextInt
+    for (let n = 0; n < nodes.length; n++) {
+      const node = nodes[n]
+      const picks = pickBucketMembers(kadIdOfPeer(node.id), serving.has(node), sorted, order, k, seed + n)
+      yield* node.run(
+        Effect.gen(function* () {
+          const network = yield* Network
+          const table = yield* RoutingTable
+          for (const pick of picks) {
+            for (const member of pick.members) {
+              const peer = copyAsReceived(infos[member])
+              yield* network.rememberAddresses(peer)
+              yield* table.tryAdd(peer, { queryPeer: true })
+            }
+          }
+        })
+      )
+    }
   })
