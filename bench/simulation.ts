@@ -90,22 +90,29 @@ interface Prediction {
 
 /**
  * A self-lookup join costs this many times a filled one of the same size
- * (N lookups against none; 5–6× on the reference machine at 1k nodes).
+ * (N lookups against none; 5.2× on the reference machine at 1k nodes).
  */
-const SELF_LOOKUP_JOIN_FACTOR = 8
+const SELF_LOOKUP_JOIN_FACTOR = 6
 
 /**
- * Predicts a network's cost from an earlier run. Building grows a little
- * faster than N (the collector walks a larger heap; ×1.2 per tenfold), the
- * measurements with log2 N (longer lookups), heap per node with log2 N
- * (more buckets filled).
+ * How building grows with N: faster than N, because the collector walks an
+ * ever larger heap (filled tables, reference machine: 5.8 s at 1k, 141 s at
+ * 10k, so about N^1.4).
+ */
+const BUILD_COST_EXPONENT = 1.4
+
+/**
+ * Predicts a network's cost from an earlier run: building by
+ * {@link BUILD_COST_EXPONENT} (and {@link SELF_LOOKUP_JOIN_FACTOR} across
+ * join methods), the measurements with log2 N (longer lookups), heap per
+ * node with log2 N (more buckets filled).
  */
 const predict = (from: Report, size: number, join: Join): Prediction => {
   const growth = size / from.size
   const logGrowth = Math.log2(size) / Math.log2(from.size)
   const joinFactor =
     join === from.join ? 1 : join === "self-lookup" ? SELF_LOOKUP_JOIN_FACTOR : 1 / SELF_LOOKUP_JOIN_FACTOR
-  const buildMillis = from.buildMillis * growth * 1.2 ** Math.log10(growth) * joinFactor
+  const buildMillis = from.buildMillis * growth ** BUILD_COST_EXPONENT * joinFactor
   const measureMillis = Math.max(0, from.totalMillis - from.buildMillis - OVERHEAD_MILLIS) * logGrowth
   return {
     size,
@@ -169,8 +176,10 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
   for (const planned of plan.runs) {
     let size = planned.size
     let heapBytes = 0
-    // predicted from the run of the same join method when there is one
-    const from = reports.findLast((r) => r.join === planned.join) ?? reports.at(-1)
+    // predicted from the last run of the same join method, else from the run closest in size
+    const from =
+      reports.findLast((r) => r.join === planned.join) ??
+      reports.toSorted((a, b) => Math.abs(a.size - planned.size) - Math.abs(b.size - planned.size)).at(0)
     if (from !== undefined) {
       const predictions = [planned.size, ...planned.fallbacks].map((n) => predict(from, n, planned.join))
       const chosen = predictions.find((p) => fits(p, context.remainingMillis()))
