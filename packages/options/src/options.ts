@@ -129,7 +129,12 @@ export interface DHTOptions {
   readonly maxRecordAge?: Duration.DurationInput
   /** Cap on the peers of the whole routing table, at least `bucketSize`. Default: no cap. */
   readonly maxRoutingTableSize?: number
-  /** Candidates checked (with FIND_NODE) at once before admission to the routing table. Default 256. */
+  /**
+   * Newly seen servers checked (with FIND_NODE) at once before admission to
+   * the routing table. A check waits a second first and is skipped when one
+   * of our queries got an answer from the peer meanwhile (that admits it),
+   * or when its bucket is full of peers that stay. Default 256.
+   */
   readonly lookupCheckConcurrency?: number
   /**
    * IP diversity limits of the routing table: at most 2 peers of one IP group

@@ -210,6 +210,25 @@ describe("RoutingTable full buckets", () => {
     })
   )
 
+  it.scoped("a new peer is useful while its bucket has room or a replaceable peer, and not once held", () =>
+    Effect.gen(function* () {
+      const [a, b, c, d] = bucket0
+      const table = yield* makeTable({ isAlive: () => Effect.succeed(true), bucketSize: 2 })
+      expect(yield* table.isUsefulNewPeer(self)).toBe(false)
+      expect(yield* table.isUsefulNewPeer(a)).toBe(true)
+      yield* table.tryAdd(info(a), { isReplaceable: true })
+      expect(yield* table.isUsefulNewPeer(a)).toBe(false)
+      yield* table.tryAdd(info(b))
+      // full, but a can make way
+      expect(yield* table.isUsefulNewPeer(c)).toBe(true)
+      yield* table.tryAdd(info(c))
+      // full of peers that stay: only a liveness check could make room
+      expect(yield* table.isUsefulNewPeer(d)).toBe(false)
+      expect(yield* table.isUsefulNewPeer(bucket1[0])).toBe(true)
+      expect(yield* table.size).toBe(2)
+    })
+  )
+
   it.scoped("a table at its size cap makes room only inside the newcomer's own bucket", () =>
     Effect.gen(function* () {
       const [a, b] = bucket0

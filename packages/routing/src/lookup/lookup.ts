@@ -266,7 +266,7 @@ export const runLookup = <A, E>(
       if (!stopped && spec.skipFollowUp !== true) {
         for (;;) {
           if (stopped) break
-          const next = candidates.nextToQuery(alpha - inFlight, process.env.WITHIN === "0" ? Number.POSITIVE_INFINITY : spec.k)
+          const next = candidates.nextToQuery(alpha - inFlight, spec.k)
           for (const candidate of next) yield* dispatch(candidate)
           if (inFlight === 0) break
           yield* settle(yield* Queue.take(completions))

@@ -11,6 +11,7 @@ import { Network, type PeerInfo } from "@effect-kad/core"
 import { Effect, Layer, type Scope, Stream } from "effect"
 import { RoutingTable } from "../routing-table/routing-table.js"
 import { lookupCheck } from "./lookup-check.js"
+import { PeerRouting } from "./peer-routing.js"
 
 /** Settings of {@link maintainRoutingTable}. */
 export interface MaintenanceConfig {
@@ -28,9 +29,28 @@ export const maintainRoutingTable = (config: MaintenanceConfig) =>
   Effect.gen(function* () {
     const network = yield* Network
     const table = yield* RoutingTable
+    const routing = yield* PeerRouting
     const check = lookupCheck(network, table, config.lookupCheckTimeoutMillis)
     const slots = yield* Effect.makeSemaphore(Math.max(1, config.lookupCheckConcurrency))
     const checking = new Set<string>()
+
+    /**
+     * The check, unless the table takes the peer without it: most servers
+     * are seen because one of our queries just dialed them, and their
+     * answer admits them. Nor is it worth a request when the peer's bucket
+     * is full of peers that stay.
+     */
+    const checkThenAdd = (peer: PeerInfo): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        yield* routing.requestsSettled(peer.id)
+        if ((yield* table.find(peer.id))._tag === "Some") return yield* Effect.asVoid(table.tryAdd(peer))
+        if (!(yield* table.isUsefulNewPeer(peer.id))) return
+        yield* slots.withPermitsIfAvailable(1)(
+          Effect.gen(function* () {
+            if (yield* check(peer.id)) yield* table.tryAdd(peer)
+          })
+        )
+      })
 
     const admit = (peer: PeerInfo): Effect.Effect<void, never, Scope.Scope> => {
       if (config.lookupCheckConcurrency <= 0) return Effect.asVoid(table.tryAdd(peer))
@@ -39,14 +59,12 @@ export const maintainRoutingTable = (config: MaintenanceConfig) =>
       return Effect.flatMap(table.find(peer.id), (known) => {
         // a peer already in the table only needs its addresses refreshed
         if (known._tag === "Some") return Effect.asVoid(table.tryAdd(peer))
-        return slots
-          .withPermitsIfAvailable(1)(
-            Effect.gen(function* () {
-              checking.add(key)
-              if (yield* check(peer.id)) yield* table.tryAdd(peer)
-            }).pipe(Effect.ensuring(Effect.sync(() => checking.delete(key))))
-          )
-          .pipe(Effect.asVoid, Effect.forkScoped, Effect.asVoid)
+        checking.add(key)
+        return checkThenAdd(peer).pipe(
+          Effect.ensuring(Effect.sync(() => checking.delete(key))),
+          Effect.forkScoped,
+          Effect.asVoid
+        )
       })
     }
 

@@ -22,7 +22,7 @@ import {
 } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
-import { Context, Effect, Layer, Option, Stream } from "effect"
+import { Context, Deferred, Effect, FiberId, Layer, Option, Stream } from "effect"
 import { closerPeersOf } from "../lookup/find-node.js"
 import { type LookupEvent, type LookupResult, lookupStream, type QueryOutcome, runLookup } from "../lookup/lookup.js"
 import { NetworkSizeEstimator } from "../netsize/netsize.js"
@@ -81,6 +81,12 @@ export interface PeerRoutingShape {
   /** Sends a request with the configured timeout and retries. */
   readonly request: (peer: PeerId, message: Message) => Effect.Effect<Message, unknown>
   /**
+   * Waits until none of this node's requests to `peer` is in flight;
+   * `true` when it had to wait. A peer that is answering one of our
+   * queries needs no separate liveness probe: its answer speaks for it.
+   */
+  readonly requestsSettled: (peer: PeerId) => Effect.Effect<boolean>
+  /**
    * The `closerPeers` of a response to `requester` about `key`: the `k`
    * closest routing-table peers with their addresses, never the requester.
    */
@@ -114,8 +120,42 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
     const estimator = yield* Effect.serviceOption(NetworkSizeEstimator)
     const self = network.self
 
-    const request = (peer: PeerId, message: Message) =>
-      withRetry(network.request(peer, message, { timeoutMillis: config.requestTimeoutMillis }), config.retry)
+    /** Requests in flight per peer, and who waits for them to end. */
+    const inFlight = new Map<string, { count: number; readonly settled: Deferred.Deferred<void> }>()
+
+    const request = (peer: PeerId, message: Message) => {
+      const key = peer.toString()
+      return Effect.acquireUseRelease(
+        Effect.sync(() => {
+          const entry = inFlight.get(key)
+          if (entry !== undefined) entry.count++
+          else inFlight.set(key, { count: 1, settled: Deferred.unsafeMake(FiberId.none) })
+        }),
+        () =>
+          withRetry(network.request(peer, message, { timeoutMillis: config.requestTimeoutMillis }), config.retry).pipe(
+            // a peer that answers serves the DHT: offered to the table before
+            // anyone waiting on requestsSettled looks for it there
+            Effect.tap(() =>
+              Effect.flatMap(network.addressesOf(peer), (multiaddrs) =>
+                table.tryAdd({ id: peer, multiaddrs }, { queryPeer: true })
+              )
+            )
+          ),
+        () =>
+          Effect.suspend(() => {
+            const entry = inFlight.get(key)
+            if (entry === undefined || --entry.count > 0) return Effect.void
+            inFlight.delete(key)
+            return Deferred.succeed(entry.settled, undefined)
+          })
+      )
+    }
+
+    const requestsSettled = (peer: PeerId): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        const entry = inFlight.get(peer.toString())
+        return entry === undefined ? Effect.succeed(false) : Effect.as(Deferred.await(entry.settled), true)
+      })
 
     /** Book-keeping shared by every lookup: a peer that answered is a live DHT server, one that failed is evicted. */
     const account = <A, E>(event: LookupEvent<A, E>): Effect.Effect<void> => {
@@ -277,6 +317,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       findPeer,
       lookup,
       request,
+      requestsSettled,
       closerPeersFor,
       peersForResponse
     } satisfies PeerRoutingShape

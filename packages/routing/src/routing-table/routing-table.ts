@@ -61,6 +61,13 @@ export interface RoutingTableShape {
    * period fails the liveness check.
    */
   readonly tryAdd: (peer: PeerInfo, options?: TryAddOptions) => Effect.Effect<boolean>
+  /**
+   * Whether offering the peer could add it without evicting anyone after a
+   * liveness check: it is not held yet, and its bucket has room or a
+   * replaceable peer (go's `UsefulNewPeer`). Worth asking before spending a
+   * request on a newly seen peer.
+   */
+  readonly isUsefulNewPeer: (peer: PeerId) => Effect.Effect<boolean>
   /** Removes a peer; `true` when it was present. */
   readonly remove: (peer: PeerId) => Effect.Effect<boolean>
   /** Records that the peer answered a query usefully (it brought us closer); `false` when unknown. */
@@ -204,6 +211,7 @@ const makeRoutingTable = (
       localKadId: settings.local,
       bucketSize: settings.bucketSize,
       tryAdd,
+      isUsefulNewPeer: (peer) => Effect.sync(() => table.usefulNewPeer(peer)),
       remove: (peer) => Effect.sync(() => table.remove(peer) !== undefined),
       markUseful: (peer) => withNow((now) => table.markUseful(peer, now)),
       markSuccessfulOutboundQuery: (peer) => withNow((now) => table.markSuccessfulOutboundQuery(peer, now)),

@@ -176,6 +176,20 @@ export class KBucketTable {
     return stale === undefined ? refused(reason) : { _tag: "NeedsLivenessCheck", incumbent: stale.entry }
   }
 
+  /**
+   * Whether offering `peer` could add it without a liveness check: it is
+   * not held yet and its bucket has room or a replaceable peer (go's
+   * `UsefulNewPeer`). Changes nothing.
+   */
+  usefulNewPeer(peer: PeerId): boolean {
+    if (this.byKey.has(peer.toString())) return false
+    const cpl = commonPrefixLength(this.params.local, kadIdOfPeer(peer))
+    if (cpl >= KEYSPACE_BITS) return false
+    const bucket = this.bucketAt(cpl)
+    if (bucket.length < this.params.bucketSize && this.byKey.size < this.params.maxSize) return true
+    return bucket.some((slot) => slot.entry.replaceable)
+  }
+
   /** Applies a passed liveness check: the incumbent keeps its slot and a fresh grace period. */
   confirmAlive(peer: PeerId, now: number): void {
     this.update(peer, (entry) => ({ ...entry, lastSuccessfulOutboundQueryAt: new Date(now) }))
