@@ -131,9 +131,9 @@ export interface DHTOptions {
   readonly maxRoutingTableSize?: number
   /**
    * Newly seen servers checked (with FIND_NODE) at once before admission to
-   * the routing table. A check waits a second first and is skipped when one
-   * of our queries got an answer from the peer meanwhile (that admits it),
-   * or when its bucket is full of peers that stay. Default 256.
+   * the routing table. No check is sent to a server that one of our own
+   * requests dialed (its answer admits it), nor to one whose bucket is full
+   * of peers that stay. Default 256.
    */
   readonly lookupCheckConcurrency?: number
   /**

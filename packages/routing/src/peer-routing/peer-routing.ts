@@ -81,11 +81,11 @@ export interface PeerRoutingShape {
   /** Sends a request with the configured timeout and retries. */
   readonly request: (peer: PeerId, message: Message) => Effect.Effect<Message, unknown>
   /**
-   * Waits until none of this node's requests to `peer` is in flight;
-   * `true` when it had to wait. A peer that is answering one of our
-   * queries needs no separate liveness probe: its answer speaks for it.
+   * Waits until none of this node's requests to `peer` is in flight (at
+   * once when there is none). A peer that is answering one of our queries
+   * needs no separate liveness probe: its answer speaks for it.
    */
-  readonly requestsSettled: (peer: PeerId) => Effect.Effect<boolean>
+  readonly requestsSettled: (peer: PeerId) => Effect.Effect<void>
   /**
    * The `closerPeers` of a response to `requester` about `key`: the `k`
    * closest routing-table peers with their addresses, never the requester.
@@ -151,10 +151,10 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       )
     }
 
-    const requestsSettled = (peer: PeerId): Effect.Effect<boolean> =>
+    const requestsSettled = (peer: PeerId): Effect.Effect<void> =>
       Effect.suspend(() => {
         const entry = inFlight.get(peer.toString())
-        return entry === undefined ? Effect.succeed(false) : Effect.as(Deferred.await(entry.settled), true)
+        return entry === undefined ? Effect.void : Deferred.await(entry.settled)
       })
 
     /** Book-keeping shared by every lookup: a peer that answered is a live DHT server, one that failed is evicted. */
