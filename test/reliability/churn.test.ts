@@ -8,15 +8,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import {
-  activeResources,
-  type ChurnFigures,
-  loopbackChurn,
-  settleResources,
-  simulatedChurn,
-  watchUnhandledRejections
-} from "./support/churn.js"
-import { report } from "./support/report.js"
+import { type ChurnFigures, loopbackChurn, simulatedChurn, watchedChurn } from "./support/churn.js"
 
 const expectHealthy = (figures: ChurnFigures) => {
   expect(figures.killed).toBe(Math.floor(figures.nodes * 0.3))
@@ -29,28 +21,22 @@ const expectHealthy = (figures: ChurnFigures) => {
 
 describe("churn", () => {
   it("150 simulated nodes, 30% killed during reads: lookups converge, records survive, nothing leaks", async () => {
-    const before = activeResources()
-    const rejections = watchUnhandledRejections()
-    const figures = await Effect.runPromise(
-      Effect.scoped(simulatedChurn({ size: 150, killFraction: 0.3, items: 10, waves: 4, readers: 10 }))
-    ).finally(rejections.stop)
-    const leaked = await settleResources(before)
-    report("churn: simulated", { ...figures, unhandledRejections: rejections.seen.length, leaked })
+    const { figures, rejections, leaked } = await watchedChurn("churn: simulated", () =>
+      Effect.runPromise(
+        Effect.scoped(simulatedChurn({ size: 150, killFraction: 0.3, items: 10, waves: 4, readers: 10 }))
+      )
+    )
     expectHealthy(figures)
-    expect(rejections.seen).toEqual([])
+    expect(rejections).toEqual([])
     expect(leaked).toEqual({})
   }, 120_000)
 
   it("12 loopback hosts, 30% stopped during reads: lookups converge, records survive, no socket or timer left", async () => {
-    const before = activeResources()
-    const rejections = watchUnhandledRejections()
-    const figures = await loopbackChurn({ size: 12, killFraction: 0.3, items: 4, waves: 2, readers: 4 }).finally(
-      rejections.stop
+    const { figures, rejections, leaked } = await watchedChurn("churn: loopback", () =>
+      loopbackChurn({ size: 12, killFraction: 0.3, items: 4, waves: 2, readers: 4 })
     )
-    const leaked = await settleResources(before)
-    report("churn: loopback", { ...figures, unhandledRejections: rejections.seen.length, leaked })
     expectHealthy(figures)
-    expect(rejections.seen).toEqual([])
+    expect(rejections).toEqual([])
     expect(leaked).toEqual({})
   }, 180_000)
 })

@@ -16,6 +16,7 @@ import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
 import { type DhtHost, startDhtHost } from "./dht-hosts.js"
 import { type FullServices, fullSimulation } from "./nodes.js"
+import { report } from "./report.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -79,6 +80,22 @@ export const watchUnhandledRejections = () => {
       process.off("unhandledRejection", listener)
     }
   }
+}
+
+/**
+ * Runs one churn experiment while counting unhandled rejections and the
+ * handles left once it ends, and reports all of it under `label`.
+ */
+export const watchedChurn = async (
+  label: string,
+  experiment: () => Promise<ChurnFigures>
+): Promise<{ figures: ChurnFigures; rejections: ReadonlyArray<string>; leaked: Record<string, number> }> => {
+  const before = activeResources()
+  const rejections = watchUnhandledRejections()
+  const figures = await experiment().finally(rejections.stop)
+  const leaked = await settleResources(before)
+  report(label, { ...figures, unhandledRejections: rejections.seen.length, leaked })
+  return { figures, rejections: rejections.seen, leaked }
 }
 
 /** Settings of a churn experiment. */
