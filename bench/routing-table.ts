@@ -154,6 +154,70 @@ const timedAsync = async (run: () => Promise<void>, ops: number): Promise<Batch>
 
 const idsOf = (peers: Iterable<PeerId>): string => Array.from(peers, (p) => p.toString()).join(",")
 
+/** Inserts per second into fresh effect-kad tables of bucket size `bucketSize`, each offered every peer. */
+const oursInsertRate = (self: PeerId, infos: ReadonlyArray<PeerInfo>, bucketSize: number | undefined, plan: RunPlan) =>
+  measure(
+    () =>
+      rateOfBatches(() => {
+        const ours = makeOurs(self, bucketSize)
+        try {
+          return timed(() => insertOurs(ours.table, infos), infos.length)
+        } finally {
+          ours.close()
+        }
+      }, INSERT_BOUNDS),
+    plan
+  )
+
+/** Inserts per second into fresh kad-dht tables of trie prefix length `prefixLength`, each offered every peer. */
+const jsInsertRate = (
+  js: JsKBucketModule,
+  self: PeerId,
+  peers: ReadonlyArray<PeerId>,
+  prefixLength: number,
+  plan: RunPlan
+) =>
+  measure(
+    () =>
+      rateOfBatches(async () => {
+        const kb = await makeJs(js, self, prefixLength)
+        return timedAsync(async () => {
+          for (const id of peers) await kb.add(id)
+        }, peers.length)
+      }, INSERT_BOUNDS),
+    plan
+  )
+
+/** One table of each kind, offered every peer, to query. */
+const filledTables = async (
+  js: JsKBucketModule,
+  self: PeerId,
+  peers: ReadonlyArray<PeerId>,
+  infos: ReadonlyArray<PeerInfo>,
+  bucketSize: number | undefined,
+  prefixLength: number
+): Promise<{ ours: Ours; kb: JsKBucket }> => {
+  const ours = makeOurs(self, bucketSize)
+  insertOurs(ours.table, infos)
+  const kb = await makeJs(js, self, prefixLength)
+  for (const id of peers) await kb.add(id)
+  return { ours, kb }
+}
+
+/** nearest-k queries per second on both tables, for keys taken in turn from `keys`. */
+const nearestRates = async (
+  ours: Ours,
+  kb: JsKBucket,
+  keys: ReadonlyArray<Uint8Array>,
+  plan: RunPlan
+): Promise<{ ours: Measurement; js: Measurement }> => {
+  const key = (i: number) => keys[i % keys.length]
+  return {
+    ours: await measure(() => rateSync((i) => nearestOurs(ours.table, key(i)), QUERY_BOUNDS), plan),
+    js: await measure(() => rateSync((i) => Array.from(kb.closest(key(i), { count: NEAREST })), QUERY_BOUNDS), plan)
+  }
+}
+
 /** All peers held: the three contenders on the same N peers. */
 const measureAllHeld = async (
   context: SuiteContext,
@@ -168,29 +232,9 @@ const measureAllHeld = async (
   const key = (i: number) => keys[i % keys.length]
 
   context.log(`all held, ${n} peers: effect-kad inserts`)
-  const oursInsert = await measure(
-    () =>
-      rateOfBatches(() => {
-        const ours = makeOurs(self, n)
-        try {
-          return timed(() => insertOurs(ours.table, infos), n)
-        } finally {
-          ours.close()
-        }
-      }, INSERT_BOUNDS),
-    plan
-  )
+  const oursInsert = await oursInsertRate(self, infos, n, plan)
   context.log(`all held, ${n} peers: kad-dht inserts`)
-  const jsInsert = await measure(
-    () =>
-      rateOfBatches(async () => {
-        const kb = await makeJs(js, self, 32)
-        return timedAsync(async () => {
-          for (const id of peers) await kb.add(id)
-        }, n)
-      }, INSERT_BOUNDS),
-    plan
-  )
+  const jsInsert = await jsInsertRate(js, self, peers, 32, plan)
   context.log(`all held, ${n} peers: baseline inserts`)
   const baselineInsert = await measure(
     () =>
@@ -205,10 +249,7 @@ const measureAllHeld = async (
     plan
   )
 
-  const ours = makeOurs(self, n)
-  insertOurs(ours.table, infos)
-  const kb = await makeJs(js, self, 32)
-  for (const id of peers) await kb.add(id)
+  const { ours, kb } = await filledTables(js, self, peers, infos, n, 32)
   const entries: Array<Entry> = peers.map((id) => ({ id, kadId: kadIdOfPeer(id) }))
   const held = { [OURS]: Effect.runSync(ours.table.size), [JS]: kb.count(), [BASELINE]: entries.length }
 
@@ -223,11 +264,7 @@ const measureAllHeld = async (
   }
 
   context.log(`all held, ${n} peers: nearest-${NEAREST} queries`)
-  const oursNearest = await measure(() => rateSync((i) => nearestOurs(ours.table, key(i)), QUERY_BOUNDS), plan)
-  const jsNearest = await measure(
-    () => rateSync((i) => Array.from(kb.closest(key(i), { count: NEAREST })), QUERY_BOUNDS),
-    plan
-  )
+  const nearest = await nearestRates(ours, kb, keys, plan)
   const baselineNearest = await measure(() => rateSync((i) => nearestBySorting(entries, key(i)), QUERY_BOUNDS), plan)
   ours.close()
 
@@ -236,7 +273,7 @@ const measureAllHeld = async (
     result: {
       peers: n,
       insert: { [OURS]: oursInsert, [JS]: jsInsert, [BASELINE]: baselineInsert },
-      nearest: { [OURS]: oursNearest, [JS]: jsNearest, [BASELINE]: baselineNearest },
+      nearest: { [OURS]: nearest.ours, [JS]: nearest.js, [BASELINE]: baselineNearest },
       held
     }
   }
@@ -253,49 +290,20 @@ const measureDefaults = async (
   const n = peers.length
   const plan = planFor(context, n)
   const infos: Array<PeerInfo> = peers.map((id) => ({ id, multiaddrs: [] }))
-  const key = (i: number) => keys[i % keys.length]
 
   context.log(`defaults, ${n} peers offered: inserts`)
-  const oursInsert = await measure(
-    () =>
-      rateOfBatches(() => {
-        const ours = makeOurs(self, undefined)
-        try {
-          return timed(() => insertOurs(ours.table, infos), n)
-        } finally {
-          ours.close()
-        }
-      }, INSERT_BOUNDS),
-    plan
-  )
-  const jsInsert = await measure(
-    () =>
-      rateOfBatches(async () => {
-        const kb = await makeJs(js, self, 6)
-        return timedAsync(async () => {
-          for (const id of peers) await kb.add(id)
-        }, n)
-      }, INSERT_BOUNDS),
-    plan
-  )
+  const oursInsert = await oursInsertRate(self, infos, undefined, plan)
+  const jsInsert = await jsInsertRate(js, self, peers, 6, plan)
 
-  const ours = makeOurs(self, undefined)
-  insertOurs(ours.table, infos)
-  const kb = await makeJs(js, self, 6)
-  for (const id of peers) await kb.add(id)
-
+  const { ours, kb } = await filledTables(js, self, peers, infos, undefined, 6)
   context.log(`defaults, ${n} peers offered: nearest-${NEAREST} queries`)
-  const oursNearest = await measure(() => rateSync((i) => nearestOurs(ours.table, key(i)), QUERY_BOUNDS), plan)
-  const jsNearest = await measure(
-    () => rateSync((i) => Array.from(kb.closest(key(i), { count: NEAREST })), QUERY_BOUNDS),
-    plan
-  )
+  const nearest = await nearestRates(ours, kb, keys, plan)
   const held = { [OURS]: Effect.runSync(ours.table.size), [JS]: kb.count() }
   ours.close()
   return {
     peers: n,
     insert: { [OURS]: oursInsert, [JS]: jsInsert },
-    nearest: { [OURS]: oursNearest, [JS]: jsNearest },
+    nearest: { [OURS]: nearest.ours, [JS]: nearest.js },
     held
   }
 }
