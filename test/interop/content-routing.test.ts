@@ -11,7 +11,7 @@ import { Effect } from "effect"
 import { CID } from "multiformats/cid"
 import { sha256 } from "multiformats/hashes/sha2"
 import { randomKey, tcpPorts } from "./support/expect.js"
-import { eventually, MixedNetwork, type MixedNetworkShape } from "./support/network.js"
+import { eventually, firstOfEachKind, MixedNetwork, type MixedNetworkShape } from "./support/network.js"
 import { type DhtNode, InteropError } from "./support/nodes.js"
 import { rawRequest } from "./support/raw.js"
 
@@ -30,12 +30,7 @@ const storedProviders = (net: MixedNetworkShape, server: DhtNode, cid: CID) =>
       })
   )
 
-const providers: ReadonlyArray<readonly [string, (net: MixedNetworkShape) => DhtNode]> = [
-  ["our server", (net) => net.ours.servers[0]],
-  ["a js server", (net) => net.js.servers[0]],
-  ["our client", (net) => net.ours.clients[0]],
-  ["a js client", (net) => net.js.clients[0]]
-]
+const providers = firstOfEachKind
 
 layer(MixedNetwork.layer(), { excludeTestServices: true, timeout: "90 seconds" })("content routing", (it) => {
   for (const [label, pick] of providers) {

@@ -16,7 +16,7 @@ import { ping } from "@libp2p/ping"
 import { Effect } from "effect"
 import { createLibp2p, type Libp2p } from "libp2p"
 import { idSet, randomKey } from "./support/expect.js"
-import { eventually, MixedNetwork, type MixedNetworkShape } from "./support/network.js"
+import { eventually, MixedNetwork, type MixedNetworkShape, type NodePick } from "./support/network.js"
 import { acquireHost, connect, type DhtNode, InteropError, loopbackConfig, PROTOCOL } from "./support/nodes.js"
 import { encodeRequest, rawRequest, sendRaw, varint } from "./support/raw.js"
 import { testKey } from "./support/validator.js"
@@ -48,7 +48,7 @@ const stillServes = (net: MixedNetworkShape, node: DhtNode) =>
     expect(response.closerPeers.length, node.name).toBeGreaterThanOrEqual(net.servers.length - 2)
   })
 
-const receivers: ReadonlyArray<readonly [string, (net: MixedNetworkShape) => DhtNode]> = [
+const receivers: ReadonlyArray<NodePick> = [
   ["our server", (net) => net.ours.servers[0]],
   ["a js server", (net) => net.js.servers[0]]
 ]

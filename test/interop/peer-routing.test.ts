@@ -6,11 +6,11 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { byDistance, idSet, randomKey, tcpPorts } from "./support/expect.js"
-import { eventually, MixedNetwork, type MixedNetworkShape } from "./support/network.js"
-import { connect, type DhtNode, type Impl, InteropError, startNode } from "./support/nodes.js"
+import { eventually, MixedNetwork, type NodePick } from "./support/network.js"
+import { connect, type Impl, InteropError, startNode } from "./support/nodes.js"
 
 /** The searchers: a server and a client of each implementation. */
-const searchers: ReadonlyArray<readonly [string, (net: MixedNetworkShape) => DhtNode]> = [
+const searchers: ReadonlyArray<NodePick> = [
   ["our server", (net) => net.ours.servers[1]],
   ["a js server", (net) => net.js.servers[1]],
   ["our client", (net) => net.ours.clients[0]],

@@ -10,7 +10,7 @@
 import { expect, layer } from "@effect/vitest"
 import { MessageType, parseRfc3339 } from "@effect-kad/core"
 import { Effect, Option } from "effect"
-import { eventually, MixedNetwork, type MixedNetworkShape } from "./support/network.js"
+import { eventually, firstOfEachKind, MixedNetwork, type MixedNetworkShape } from "./support/network.js"
 import { type DhtNode, InteropError } from "./support/nodes.js"
 import { encodeRequest, rawRequest, sendRaw } from "./support/raw.js"
 import { testKey, testValue, text } from "./support/validator.js"
@@ -66,12 +66,7 @@ const jsErrorsAboutOurs = (net: MixedNetworkShape, marks: ReadonlyMap<string, nu
 const markJsErrors = (net: MixedNetworkShape) =>
   new Map([...net.js.servers, ...net.js.clients].map((js) => [js.name, js.queryErrors.length]))
 
-const putters: ReadonlyArray<readonly [string, (net: MixedNetworkShape) => DhtNode]> = [
-  ["our server", (net) => net.ours.servers[0]],
-  ["a js server", (net) => net.js.servers[0]],
-  ["our client", (net) => net.ours.clients[0]],
-  ["a js client", (net) => net.js.clients[0]]
-]
+const putters = firstOfEachKind
 
 layer(MixedNetwork.layer(), { excludeTestServices: true, timeout: "90 seconds" })("values", (it) => {
   for (const [label, pick] of putters) {

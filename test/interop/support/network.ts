@@ -47,6 +47,17 @@ export interface MixedNetworkShape {
   readonly nameOf: (id: PeerId) => string
 }
 
+/** A node of a mixed network, with the label test names give it. */
+export type NodePick = readonly [label: string, pick: (net: MixedNetworkShape) => DhtNode]
+
+/** The first server and the first client of each implementation: where operations start from. */
+export const firstOfEachKind: ReadonlyArray<NodePick> = [
+  ["our server", (net) => net.ours.servers[0]],
+  ["a js server", (net) => net.js.servers[0]],
+  ["our client", (net) => net.ours.clients[0]],
+  ["a js client", (net) => net.js.clients[0]]
+]
+
 /** Retries `check` every 100 ms for up to `limit`, failing with its last error. */
 export const eventually = <A, E, R>(check: Effect.Effect<A, E, R>, limit: `${number} seconds` = "30 seconds") =>
   Effect.retry(check, Schedule.spaced("100 millis").pipe(Schedule.upTo(limit)))
