@@ -345,18 +345,24 @@ const run = async (context: SuiteContext) => {
   const ratio = (a: Measurement, b: Measurement) => formatRatio(a.median / b.median)
   const method = (plan: string) =>
     `median of ${plan}; queries are random 32-byte Kad IDs, each run ≥ ${QUERY_BOUNDS.minMillis} ms and ≥ ${QUERY_BOUNDS.minOps} queries`
+  /** Rates of the three contenders per size, and ours against each other. */
+  const allHeldRows = (pick: (r: SizeResult) => Record<string, Measurement>) =>
+    allHeld.map((r) => {
+      const m = pick(r)
+      return [
+        r.peers,
+        m[OURS].median,
+        m[JS].median,
+        m[BASELINE].median,
+        ratio(m[OURS], m[JS]),
+        ratio(m[OURS], m[BASELINE])
+      ]
+    })
   const tables: Array<ResultTable> = [
     {
       title: "Insert rate, all peers held (peers/s)",
       columns: ["peers", OURS, `${JS} ${version}`, BASELINE, "ours / kad-dht", "ours / baseline"],
-      rows: allHeld.map((r) => [
-        r.peers,
-        r.insert[OURS].median,
-        r.insert[JS].median,
-        r.insert[BASELINE].median,
-        ratio(r.insert[OURS], r.insert[JS]),
-        ratio(r.insert[OURS], r.insert[BASELINE])
-      ]),
+      rows: allHeldRows((r) => r.insert),
       notes: [
         "a sample fills fresh tables with all N peers until ≥ 250 ms of filling were timed (Kad ID hashing included everywhere)",
         `effect-kad: RoutingTable service, bucket size N; kad-dht: KBucket trie, k = 20, prefix length 32; baseline: array push`,
@@ -366,14 +372,7 @@ const run = async (context: SuiteContext) => {
     {
       title: `nearest-${NEAREST} query rate, all peers held (queries/s)`,
       columns: ["peers", OURS, `${JS} ${version}`, BASELINE, "ours / kad-dht", "ours / baseline"],
-      rows: allHeld.map((r) => [
-        r.peers,
-        r.nearest[OURS].median,
-        r.nearest[JS].median,
-        r.nearest[BASELINE].median,
-        ratio(r.nearest[OURS], r.nearest[JS]),
-        ratio(r.nearest[OURS], r.nearest[BASELINE])
-      ]),
+      rows: allHeldRows((r) => r.nearest),
       notes: [
         agreedEverywhere
           ? "all three returned the same 20 peers, in the same order, for 20 random keys at every size"
