@@ -15,10 +15,11 @@ import type { PeerId } from "@libp2p/interface"
 import { ping } from "@libp2p/ping"
 import { Effect } from "effect"
 import { createLibp2p, type Libp2p } from "libp2p"
+import { varint } from "../support/varint.js"
 import { idSet, randomKey } from "./support/expect.js"
 import { eventually, MixedNetwork, type MixedNetworkShape, type NodePick } from "./support/network.js"
 import { acquireHost, connect, type DhtNode, InteropError, loopbackConfig, PROTOCOL } from "./support/nodes.js"
-import { encodeRequest, rawRequest, sendRaw, varint } from "./support/raw.js"
+import { encodeRequest, rawRequest, sendRaw } from "./support/raw.js"
 import { testKey } from "./support/validator.js"
 
 const MiB = 1024 * 1024

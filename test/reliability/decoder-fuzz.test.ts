@@ -19,7 +19,8 @@ import {
 import { generatePeerIds } from "@effect-kad/routing"
 import { Effect } from "effect"
 import fc from "fast-check"
-import { concat, decodeChecked, hostileBytesArb, messageArb, varint } from "./support/messages.js"
+import { varint } from "../support/varint.js"
+import { concat, decodeChecked, hostileBytesArb, messageArb } from "./support/messages.js"
 import { report } from "./support/report.js"
 
 const peers = await Effect.runPromise(generatePeerIds(6))

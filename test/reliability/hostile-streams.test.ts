@@ -13,6 +13,7 @@ import { multiaddr } from "@multiformats/multiaddr"
 import type { Libp2p } from "libp2p"
 import { afterEach } from "vitest"
 import { createLoopbackHost, dialableAddress } from "../support/hosts.js"
+import { varint } from "../support/varint.js"
 import {
   type DhtHost,
   openDhtStreams,
@@ -23,7 +24,6 @@ import {
   whenFinished,
   whenRemoteDone
 } from "./support/dht-hosts.js"
-import { varint } from "./support/messages.js"
 import { report } from "./support/report.js"
 import { fuzzStreams } from "./support/stream-fuzz.js"
 

@@ -20,18 +20,6 @@ import { Duration, Effect, Either } from "effect"
 import type { Libp2p } from "libp2p"
 import { InteropError } from "./nodes.js"
 
-/** An unsigned LEB128 varint, as the length prefix of a frame; written out here so any value can be sent. */
-export const varint = (value: number): Uint8Array => {
-  const bytes: Array<number> = []
-  let rest = value
-  while (rest >= 0x80) {
-    bytes.push((rest % 0x80) | 0x80)
-    rest = Math.floor(rest / 0x80)
-  }
-  bytes.push(rest)
-  return Uint8Array.from(bytes)
-}
-
 /** A request as tests write it: any byte arrays, copied into the codec's types when encoded. */
 export interface RawRequest {
   readonly type: MessageType

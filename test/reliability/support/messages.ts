@@ -10,6 +10,7 @@ import { DECODE_LIMITS, decodeMessage, encodeMessage, type Message, MessageType 
 import type { PeerId } from "@libp2p/interface"
 import { multiaddr } from "@multiformats/multiaddr"
 import fc from "fast-check"
+import { varint } from "../../support/varint.js"
 
 const encoder = new TextEncoder()
 
@@ -192,18 +193,6 @@ export const mutate = (input: Uint8Array, mutations: ReadonlyArray<Mutation>): U
     }
   }
   return bytes
-}
-
-/** The unsigned LEB128 encoding of `value` (up to 2^53). */
-export const varint = (value: number): Uint8Array => {
-  const out: Array<number> = []
-  let n = value
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80)
-    n = Math.floor(n / 0x80)
-  }
-  out.push(n)
-  return Uint8Array.from(out)
 }
 
 /** Concatenates byte arrays. */
