@@ -11,6 +11,7 @@
  */
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
+import { defaultValidator } from "@effect-kad/core"
 import {
   DHTMode,
   filterLocalhostInResponses,
@@ -29,10 +30,17 @@ import type { Multiaddr } from "@multiformats/multiaddr"
 import { Data, Duration, Effect, Option, type Scope } from "effect"
 import { createLibp2p, type Libp2p } from "libp2p"
 import type { CID } from "multiformats/cid"
-import { jsValidators, testValidator } from "./validator.js"
+import { jsValidators, TEST_NAMESPACE, testValidator } from "./validator.js"
 
-/** Which DHT implementation a host runs. */
-export type Impl = "ours" | "js"
+/**
+ * Which DHT implementation a node runs: this project's or `@libp2p/kad-dht`
+ * on a js-libp2p host in this process, or go-libp2p-kad-dht or rust-libp2p
+ * kad in a peer program driven over stdin/stdout (`external-peer.ts`).
+ */
+export type Impl = "ours" | "js" | "go" | "rust"
+
+/** The implementations that run on a js-libp2p host in this process. */
+export type HostImpl = "ours" | "js"
 
 /** Whether the DHT answers queries (and advertises the protocol) or only asks. */
 export type Role = "server" | "client"
@@ -62,13 +70,15 @@ export interface QueryErrorRecord {
   readonly message: string
 }
 
-/** One host and its DHT, driven the same way whichever implementation it runs. */
-export interface DhtNode {
+/**
+ * One DHT node, driven the same way whichever implementation it runs and
+ * whether it runs in this process or in a peer program.
+ */
+export interface AnyDhtNode {
   /** A readable name for failure messages, such as `js-server-2`. */
   readonly name: string
   readonly impl: Impl
   readonly role: Role
-  readonly host: Libp2p
   readonly peerId: PeerId
   /** The host's listen addresses (all on 127.0.0.1). */
   readonly addresses: () => ReadonlyArray<Multiaddr>
@@ -88,6 +98,22 @@ export interface DhtNode {
   readonly routingTableHas: (id: PeerId) => Effect.Effect<boolean, InteropError>
   /** Runs a lookup for this node's own ID, which fills the routing table. */
   readonly refresh: Effect.Effect<void, InteropError>
+}
+
+/** A node on a js-libp2p host in this process. */
+export interface DhtNode extends AnyDhtNode {
+  readonly impl: HostImpl
+  readonly host: Libp2p
+}
+
+/**
+ * A node in a peer program: it dials when told to, and its dial returns
+ * once identify has finished on its side (see `test/interop/peers/PROTOCOL.md`).
+ */
+export interface ExternalNode extends AnyDhtNode {
+  readonly impl: Exclude<Impl, HostImpl>
+  /** Dials `peer` at `addrs` (or reuses a connection) and waits until this node has identified it. */
+  readonly dial: (peer: PeerId, addrs: ReadonlyArray<Multiaddr>) => Effect.Effect<void, InteropError>
 }
 
 /** A node running `@libp2p/kad-dht`. */
@@ -279,7 +305,8 @@ export const startOurNode = (
           dht: ourKadDHT([
             mode(role === "server" ? DHTMode.server : DHTMode.client),
             filterLocalhostInResponses(false),
-            validator({ test: testValidator })
+            // added to the default /pk and /ipns validators (a plain map would replace them)
+            validator(defaultValidator().addValidator(TEST_NAMESPACE, testValidator))
           ])
         }
       })
@@ -326,11 +353,22 @@ export const startOurNode = (
     return node
   })
 
-/** Starts a node of either implementation. */
-export const startNode = (impl: Impl, name: string, role: Role): Effect.Effect<DhtNode, InteropError, Scope.Scope> =>
+/** Starts a node of either in-process implementation. */
+export const startNode = (
+  impl: HostImpl,
+  name: string,
+  role: Role
+): Effect.Effect<DhtNode, InteropError, Scope.Scope> =>
   impl === "ours" ? startOurNode(name, role) : startJsNode(name, role)
 
-const hostOf = (node: DhtNode | Libp2p): Libp2p => ("impl" in node ? node.host : node)
+/** What `connect` links: a node of any implementation, or a bare host such as the probe. */
+export type Connectable = DhtNode | ExternalNode | Libp2p
+
+const isExternal = (node: Connectable): node is ExternalNode => "dial" in node && "impl" in node
+const isHostNode = (node: Connectable): node is DhtNode => "impl" in node && "host" in node
+const hostOf = (node: DhtNode | Libp2p): Libp2p => (isHostNode(node) ? node.host : node)
+const addressesOf = (node: Connectable): ReadonlyArray<Multiaddr> =>
+  isExternal(node) ? node.addresses() : hostOf(node).getMultiaddrs()
 
 /** Whether `host` has run identify with `peer` (its peer store then lists the peer's protocols). */
 const identified = (host: Libp2p, peer: PeerId): Promise<boolean> =>
@@ -339,12 +377,41 @@ const identified = (host: Libp2p, peer: PeerId): Promise<boolean> =>
     () => false
   )
 
+/** Polls until `host` has identified `peer`. */
+const untilIdentified = (host: Libp2p, peer: PeerId, signal: AbortSignal) =>
+  (async () => {
+    while (!(await identified(host, peer))) {
+      signal.throwIfAborted()
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+  })()
+
 /**
  * Dials `to` from `from` by address and waits until identify has run both
- * ways, so each side knows which protocols the other serves.
+ * ways, so each side knows which protocols the other serves. A peer
+ * program dials by its `connect` command, which returns once it has
+ * identified the other side; telling the dialed peer program to connect
+ * back reuses the connection and waits for its own identify.
  */
-export const connect = (from: DhtNode | Libp2p, to: DhtNode | Libp2p): Effect.Effect<void, InteropError> => {
+export const connect = (from: Connectable, to: Connectable): Effect.Effect<void, InteropError> => {
+  if (isExternal(from)) {
+    return Effect.zipRight(
+      from.dial(to.peerId, addressesOf(to)),
+      isExternal(to)
+        ? to.dial(from.peerId, from.addresses())
+        : attempt(from.name, "connect", (signal) => untilIdentified(hostOf(to), from.peerId, signal))
+    )
+  }
   const a = hostOf(from)
+  if (isExternal(to)) {
+    return Effect.zipRight(
+      attempt(a.peerId.toString(), "connect", async (signal) => {
+        await a.dial([...to.addresses()], { signal })
+        await untilIdentified(a, to.peerId, signal)
+      }),
+      to.dial(a.peerId, a.getMultiaddrs())
+    )
+  }
   const b = hostOf(to)
   return attempt(a.peerId.toString(), "connect", async (signal) => {
     await a.dial(b.getMultiaddrs(), { signal })
