@@ -457,9 +457,10 @@ export const make = (
     }
 
     /** One write and one read on `framed`; the caller owns the stream's fate. */
-    const roundTrip = (framed: FramedStream, bytes: Uint8Array) =>
+    const roundTrip = (framed: FramedStream, bytes: Uint8Array, onSent: (() => void) | undefined) =>
       Effect.gen(function* () {
         yield* framed.write(bytes)
+        onSent?.()
         const body = yield* framed.read
         if (body === undefined) {
           return yield* Effect.fail(new StreamFailure({ reason: "stream closed before a response" }))
@@ -472,7 +473,12 @@ export const make = (
      * one. The stream goes back to the pool only after a clean exchange;
      * any failure or interruption (the deadline) resets it.
      */
-    const attempt = (peer: PeerId, bytes: Uint8Array, reuse: boolean): Effect.Effect<Message, ExchangeError> => {
+    const attempt = (
+      peer: PeerId,
+      bytes: Uint8Array,
+      reuse: boolean,
+      onSent: (() => void) | undefined
+    ): Effect.Effect<Message, ExchangeError> => {
       const key = peer.toString()
       return Effect.uninterruptibleMask((restore) => {
         const pooled = reuse ? pool.take(key) : undefined
@@ -482,7 +488,7 @@ export const make = (
             : Effect.map(restore(openStream(peer)), (stream) => new FramedStream(stream, maxMessageSize))
         return Effect.flatMap(acquire, (framed) => {
           const heardBefore = framed.bytesReceived
-          return restore(roundTrip(framed, bytes)).pipe(
+          return restore(roundTrip(framed, bytes, onSent)).pipe(
             Effect.onExit((exit) =>
               Effect.sync(() => {
                 if (Exit.isSuccess(exit)) pool.put(key, framed)
@@ -519,8 +525,9 @@ export const make = (
       Effect.flatMap(
         Effect.suspend(() => encodeFrame(peer, message)),
         (bytes) =>
-          attempt(peer, bytes, true).pipe(
-            Effect.catchTag("StaleStream", () => attempt(peer, bytes, false)),
+          attempt(peer, bytes, true, requestOptions?.onSent).pipe(
+            // a pooled stream the remote had closed: the one retry, on a fresh stream, as go does
+            Effect.catchTag("StaleStream", () => attempt(peer, bytes, false, requestOptions?.onSent)),
             Effect.mapError((error) => toRequestError(peer, error))
           )
       ).pipe((effect) => withDeadline(effect, `request to ${peer.toString()}`, requestOptions))
@@ -717,6 +724,35 @@ export const make = (
           .map((connection) => connection.remoteAddr)
       )
 
+    const connectedPeers: NetworkShape["connectedPeers"] = Effect.sync(() => {
+      const seen = new Map<string, PeerId>()
+      for (const connection of ops.getConnections()) {
+        if (connection.status === "open") seen.set(connection.remotePeer.toString(), connection.remotePeer)
+      }
+      return [...seen.values()]
+    })
+
+    /** Identify has run when the peer store lists the peer's protocols; a closed connection ends the wait too. */
+    const identifiedOrGone = (peer: PeerId): Promise<boolean> =>
+      ops.getConnections(peer).some((connection) => connection.status === "open")
+        ? ops.peerStore.get(peer).then(
+            (stored) => stored.protocols.length > 0,
+            () => false
+          )
+        : Promise.resolve(true)
+
+    const awaitIdentified: NetworkShape["awaitIdentified"] = (peers) =>
+      Effect.gen(function* () {
+        const pending = new Set(peers)
+        // identify answers within a round trip or two; each pause is a point where the caller's timeout ends the wait
+        while (pending.size > 0) {
+          for (const peer of [...pending]) {
+            if (yield* Effect.promise(() => identifiedOrGone(peer))) pending.delete(peer)
+          }
+          if (pending.size > 0) yield* Effect.sleep(Duration.millis(50))
+        }
+      })
+
     const connect: NetworkShape["connect"] = (peer, requestOptions) =>
       rememberAddresses(peer).pipe(
         Effect.zipRight(
@@ -742,6 +778,8 @@ export const make = (
       connectedServers,
       isConnected,
       connectionAddressesOf,
+      connectedPeers,
+      awaitIdentified,
       connect,
       events: EffectStream.fromPubSub(events)
     } satisfies NetworkShape

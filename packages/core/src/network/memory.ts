@@ -29,12 +29,24 @@ export interface MemoryNetworkOptions {
   readonly requestTimeoutMillis?: number
 }
 
+/**
+ * How a simulated node answers DHT requests, to model the public network's
+ * misbehaving peers: `silent` keeps its connections but never answers
+ * (requests to it run into their timeout), `slow` answers after an extra
+ * delay.
+ */
+export type AnswerBehaviour =
+  | { readonly _tag: "normal" }
+  | { readonly _tag: "silent" }
+  | { readonly _tag: "slow"; readonly delayMillis: number }
+
 interface SimNode {
   readonly id: PeerId
   readonly key: string
   readonly addrs: ReadonlyArray<Multiaddr>
   handler: RequestHandler | undefined
   alive: boolean
+  behaviour: AnswerBehaviour
   readonly peerStore: Map<string, { readonly id: PeerId; readonly addrs: Array<Multiaddr> }>
   readonly connections: Set<string>
   readonly events: PubSub.PubSub<PeerEvent>
@@ -91,6 +103,12 @@ export class MemoryNetworkHub {
     })
   }
 
+  /** Sets how a node answers requests from now on (see {@link AnswerBehaviour}). */
+  setBehaviour(peer: PeerId, behaviour: AnswerBehaviour): void {
+    const node = this.nodes.get(peer.toString())
+    if (node !== undefined) node.behaviour = behaviour
+  }
+
   /** Brings a killed node back. */
   revive(peer: PeerId): void {
     const node = this.nodes.get(peer.toString())
@@ -119,6 +137,7 @@ export class MemoryNetworkHub {
           addrs: addrs ?? [multiaddr(`/memory/${this.nextAddress++}`)],
           handler: undefined,
           alive: true,
+          behaviour: { _tag: "normal" },
           peerStore: new Map(),
           connections: new Set(),
           events: yield* PubSub.unbounded<PeerEvent>()
@@ -246,8 +265,11 @@ export class MemoryNetworkHub {
             return yield* new TransientNetworkError({ peer: to.key, reason: "protocol not supported" })
           }
           hub.stats.requests++
+          options?.onSent?.()
           const delivered = yield* Effect.mapError(hub.transmit(node, to, message), (e) => toRemote(e, to.key))
           if (delivered === "lost") return yield* lostUntilTimeout
+          if (to.behaviour._tag === "silent") return yield* lostUntilTimeout
+          if (to.behaviour._tag === "slow") yield* Effect.sleep(to.behaviour.delayMillis)
           const response = yield* Effect.mapError(
             handler(node.id, delivered),
             // a refusal resets the stream, which the requester sees as a failed exchange
@@ -273,7 +295,7 @@ export class MemoryNetworkHub {
           }
           hub.stats.oneWay++
           const delivered = yield* Effect.mapError(hub.transmit(node, to, message), (e) => toRemote(e, to.key))
-          if (delivered === "lost") return
+          if (delivered === "lost" || to.behaviour._tag === "silent") return
           // the receiver processes it on its own time; the sender does not wait
           yield* Effect.forkDaemon(Effect.ignore(handler(node.id, delivered)))
         }),
@@ -315,6 +337,11 @@ export class MemoryNetworkHub {
           const other = hub.nodes.get(peer.toString())
           return other !== undefined && node.connections.has(other.key) ? other.addrs : []
         }),
+      connectedPeers: Effect.sync(() =>
+        [...node.connections].map((key) => hub.nodes.get(key)?.id).filter((id): id is PeerId => id !== undefined)
+      ),
+      // a simulated connection tells both sides each other's protocols as it opens
+      awaitIdentified: () => Effect.void,
       connect: (peer, options) =>
         withTimeout(
           peer.id,

@@ -28,6 +28,12 @@ export type RequestHandler = (from: PeerId, request: Message) => Effect.Effect<M
 export interface RequestOptions {
   /** Deadline for the whole exchange (dial, write, read). */
   readonly timeoutMillis?: number
+  /**
+   * Called once the request has been written to an open stream: from then
+   * on only the remote's answer is awaited. Lookups start a peer's response
+   * deadline here, apart from the time the dial took.
+   */
+  readonly onSent?: () => void
 }
 
 /** Something that happened to a peer, as seen by the network layer. */
@@ -69,6 +75,13 @@ export interface NetworkShape {
   readonly isConnected: (peer: PeerId) => Effect.Effect<boolean>
   /** The remote addresses of the open connections to a peer (how it reached us, or we it). */
   readonly connectionAddressesOf: (peer: PeerId) => Effect.Effect<ReadonlyArray<Multiaddr>>
+  /** Peers with an open connection, whatever protocols they speak. */
+  readonly connectedPeers: Effect.Effect<ReadonlyArray<PeerId>>
+  /**
+   * Completes once identify has told which protocols each of `peers`
+   * speaks (or the peer disconnected). Callers bound it with a timeout.
+   */
+  readonly awaitIdentified: (peers: ReadonlyArray<PeerId>) => Effect.Effect<void>
   /** Dials a peer (used by bootstrap); fails like a request would. */
   readonly connect: (peer: PeerInfo, options?: RequestOptions) => Effect.Effect<void, RequestError>
   /** Peer events; a new subscriber sees events from subscription on. */

@@ -21,7 +21,14 @@ import {
   selectRecord,
   validateRecord
 } from "@effect-kad/core"
-import { closerPeersOf, type LookupEvent, type LookupResult, PeerRouting, type QueryOutcome } from "@effect-kad/routing"
+import {
+  closerPeersOf,
+  type LookupEvent,
+  type LookupResult,
+  PeerRouting,
+  type QueryOutcome,
+  type QueryProgress
+} from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
 import { Clock, Context, Effect, Either, Layer, Option, Stream } from "effect"
 import { type RecordStoreError, ReplicationError } from "./errors.js"
@@ -309,14 +316,18 @@ const makeValues = Effect.gen(function* () {
 
       const quorumMet = () => quorum > 0 && responses >= quorum
 
-      const query = (peer: PeerInfo): Effect.Effect<QueryOutcome<CheckedRecord>, unknown> =>
+      const query = (peer: PeerInfo, progress: QueryProgress): Effect.Effect<QueryOutcome<CheckedRecord>, unknown> =>
         Effect.gen(function* () {
-          const response = yield* routing.request(peer.id, {
-            type: MessageType.GET_VALUE,
-            key: key as Uint8Array<ArrayBuffer>,
-            closerPeers: [],
-            providerPeers: []
-          })
+          const response = yield* routing.query(
+            peer.id,
+            {
+              type: MessageType.GET_VALUE,
+              key: key as Uint8Array<ArrayBuffer>,
+              closerPeers: [],
+              providerPeers: []
+            },
+            progress
+          )
           const closer = yield* closerPeersOf(network, response, self)
           if (response.record === undefined) return { closer }
           // validated here, in the query's own fiber, so slow signature checks run in parallel

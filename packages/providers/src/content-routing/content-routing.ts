@@ -20,6 +20,7 @@ import {
   NetworkSizeEstimator,
   PeerRouting,
   type QueryOutcome,
+  type QueryProgress,
   RoutingTable
 } from "@effect-kad/routing"
 import { Context, Duration, Effect, Either, FiberSet, Layer, Option, type Scope, Stream } from "effect"
@@ -104,6 +105,14 @@ export interface AdvertiseOptions {
   readonly ttl?: Duration.DurationInput
 }
 
+/** What {@link ContentRoutingShape.advertise} achieved. */
+export interface AdvertiseResult {
+  /** How long the caller may count on being found before advertising again. */
+  readonly ttl: Duration.Duration
+  /** Peers the announcement was delivered to. */
+  readonly peers: number
+}
+
 /** Options of {@link ContentRoutingShape.findPeers}. */
 export interface FindPeersOptions {
   /** Most peers yielded (default 100); `0` means all that are found. */
@@ -134,12 +143,12 @@ export interface ContentRoutingShape {
   /**
    * Provides the namespace's CID (CIDv1, raw codec, sha256 of the UTF-8
    * name) and answers how long the caller may count on being found before
-   * advertising again.
+   * advertising again, and how many peers the announcement reached.
    */
   readonly advertise: (
     namespace: string,
     options?: AdvertiseOptions
-  ) => Effect.Effect<Duration.Duration, ProviderStoreFailure | InvalidOptionError>
+  ) => Effect.Effect<AdvertiseResult, ProviderStoreFailure | InvalidOptionError>
   /** The peers that advertised `namespace`, as {@link findProviders} yields them. */
   readonly findPeers: (namespace: string, options?: FindPeersOptions) => Stream.Stream<PeerInfo, InvalidOptionError>
   /** Re-announces every key provided with `announce` now; answers how many keys. The reprovider runs this. */
@@ -329,14 +338,18 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
 
     const getProvidersQuery =
       (key: Uint8Array) =>
-      (peer: PeerInfo): Effect.Effect<QueryOutcome<ReadonlyArray<PeerInfo>>, unknown> =>
+      (peer: PeerInfo, progress: QueryProgress): Effect.Effect<QueryOutcome<ReadonlyArray<PeerInfo>>, unknown> =>
         Effect.flatMap(
-          routing.request(peer.id, {
-            type: MessageType.GET_PROVIDERS,
-            key: key as Uint8Array<ArrayBuffer>,
-            closerPeers: [],
-            providerPeers: []
-          }),
+          routing.query(
+            peer.id,
+            {
+              type: MessageType.GET_PROVIDERS,
+              key: key as Uint8Array<ArrayBuffer>,
+              closerPeers: [],
+              providerPeers: []
+            },
+            progress
+          ),
           (response) =>
             Effect.map(closerPeersOf(network, response), (closer) => {
               const providers: Array<PeerInfo> = []
@@ -434,8 +447,8 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
           if (millis > 0 && millis < bound) ttl = millis
         }
         const cid = yield* namespaceCid(namespace)
-        yield* provide(cid)
-        return Duration.millis(ttl)
+        const peers = yield* provide(cid)
+        return { ttl: Duration.millis(ttl), peers } satisfies AdvertiseResult
       }).pipe(Effect.withSpan("ContentRouting.advertise"))
 
     const findPeers: ContentRoutingShape["findPeers"] = (namespace, options) =>

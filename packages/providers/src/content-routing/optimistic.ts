@@ -29,7 +29,8 @@ import {
   type LookupEvent,
   type NetworkSizeEstimatorShape,
   type PeerRoutingShape,
-  type QueryOutcome
+  type QueryOutcome,
+  type QueryProgress
 } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
 import { Effect, Fiber, FiberSet, Option, Queue } from "effect"
@@ -132,14 +133,18 @@ export const classicProvide = (env: ProvideEnv, key: Uint8Array, message: Messag
 
 const findNodeQuery =
   (env: ProvideEnv, key: Uint8Array) =>
-  (peer: PeerInfo): Effect.Effect<QueryOutcome<never>, unknown> =>
+  (peer: PeerInfo, progress: QueryProgress): Effect.Effect<QueryOutcome<never>, unknown> =>
     Effect.flatMap(
-      env.routing.request(peer.id, {
-        type: MessageType.FIND_NODE,
-        key: key as Uint8Array<ArrayBuffer>,
-        closerPeers: [],
-        providerPeers: []
-      }),
+      env.routing.query(
+        peer.id,
+        {
+          type: MessageType.FIND_NODE,
+          key: key as Uint8Array<ArrayBuffer>,
+          closerPeers: [],
+          providerPeers: []
+        },
+        progress
+      ),
       (response) => Effect.map(closerPeersOf(env.network, response), (closer): QueryOutcome<never> => ({ closer }))
     )
 
@@ -270,6 +275,8 @@ export const optimisticProvide = (
             for (const peer of event.outcome.closer) nearby.add(peer.id)
             return evaluate
           case "PeerFailed":
+          // an overdue peer may still answer, but the sets vouch only for peers that will
+          case "PeerOverdue":
             nearby.fail(event.peer)
             return evaluate
           case "Finished":

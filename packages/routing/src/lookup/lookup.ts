@@ -10,15 +10,23 @@
  * `k` closest peers were heard of but not yet asked, so the result is the
  * `k` closest peers that actually answered, as the spec requires.
  *
+ * Silent and slow peers never stall it: each query has a deadline (see
+ * `deadline.ts`), and a peer past it stops holding a slot and stops
+ * blocking termination while its request runs on; a late answer still
+ * counts. Requests are not retried inside a lookup: asking the next
+ * candidate is the retry.
+ *
  * Callers observe progress as a stream of events, can stop early with a
  * predicate (a value quorum, a found peer), and cancel by interrupting.
  *
  * @module
  */
 
-import { compareDistance, type KadId, kadIdOfPeer, type PeerInfo } from "@effect-kad/core"
+import type { KadId, PeerInfo } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import { Effect, FiberSet, Queue, Stream } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber, FiberSet, Option, Queue, type Scope, Stream } from "effect"
+import { type Candidate, CandidateSet, CandidateState } from "./candidates.js"
+import type { QueryDeadline } from "./deadline.js"
 
 /** What one peer answered to a lookup query. */
 export interface QueryOutcome<A> {
@@ -26,6 +34,16 @@ export interface QueryOutcome<A> {
   readonly closer: ReadonlyArray<PeerInfo>
   /** Operation-specific payload (a record, providers); absent for plain FIND_NODE. */
   readonly payload?: A
+}
+
+/** What a query tells the engine while it runs. */
+export interface QueryProgress {
+  /**
+   * The request has been written: the stream is open, so the dial deadline
+   * no longer applies and the response deadline starts. A query that never
+   * calls it runs under the response deadline from the start.
+   */
+  readonly sent: () => void
 }
 
 /** Progress of a lookup. */
@@ -37,8 +55,12 @@ export type LookupEvent<A, E> =
       readonly hop: number
       readonly outcome: QueryOutcome<A>
       readonly elapsedMillis: number
+      /** Whether the answer came after the peer's deadline. */
+      readonly late: boolean
     }
   | { readonly _tag: "PeerFailed"; readonly peer: PeerId; readonly error: E }
+  /** The peer ran past its deadline: the lookup goes on without it, and still takes its answer. */
+  | { readonly _tag: "PeerOverdue"; readonly peer: PeerId; readonly waitedMillis: number }
   | { readonly _tag: "Finished"; readonly result: LookupResult }
 
 /** How a lookup ended. */
@@ -51,6 +73,8 @@ export interface LookupResult {
   readonly queried: number
   /** Number of peers that failed to answer. */
   readonly failed: number
+  /** Number of peers that ran past their deadline (some may have answered late). */
+  readonly overdue: number
   /** Longest referral chain from a seed to an answering peer: the hop count. */
   readonly hops: number
   /** Why it ended. */
@@ -76,87 +100,41 @@ export interface LookupSpec<A, E> extends LookupParams {
   /** This node; never queried nor returned. */
   readonly self: PeerId
   /** Asks one peer. Failures mark the peer unreachable and the lookup goes on. */
-  readonly query: (peer: PeerInfo) => Effect.Effect<QueryOutcome<A>, E>
+  readonly query: (peer: PeerInfo, progress: QueryProgress) => Effect.Effect<QueryOutcome<A>, E>
   /** Ends the lookup early (a quorum reached, the target found) when it returns true. */
   readonly stopWhen?: (event: LookupEvent<A, E>) => boolean
   /** Skip the follow-up phase (value and provider searches do not need it). */
   readonly skipFollowUp?: boolean
-}
-
-enum State {
-  Heard = 0,
-  Waiting = 1,
-  Queried = 2,
-  Unreachable = 3
-}
-
-interface Candidate {
-  readonly info: PeerInfo
-  readonly kadId: KadId
-  readonly hop: number
-  state: State
+  /**
+   * Peers known to have failed recently. They are still asked (they may be
+   * back), but as if already past their deadline: they hold no slot and
+   * never block termination, so a lookup does not wait on the same silent
+   * peer twice. Their answer counts as any late answer does.
+   */
+  readonly unreliable?: (peer: PeerId) => boolean
+  /** Per-query deadlines; without them a query holds its slot until it ends. */
+  readonly deadline?: () => QueryDeadline
+  /**
+   * Where queries still running past their deadline when the lookup ends
+   * finish, instead of being interrupted; `afterEnd` sees their outcome
+   * (the routing table learns whether the peer is alive). Without it they
+   * are interrupted with the lookup.
+   */
+  readonly linger?: {
+    readonly scope: Scope.Scope
+    readonly afterEnd: (event: LookupEvent<A, E>) => Effect.Effect<void>
+  }
 }
 
 type Completion<A, E> =
-  | { readonly ok: true; readonly candidate: Candidate; readonly outcome: QueryOutcome<A>; readonly elapsed: number }
-  | { readonly ok: false; readonly candidate: Candidate; readonly error: E }
-
-/**
- * The candidate set: every peer heard of, sorted by distance to the target.
- * Sizes stay in the hundreds, so a sorted array with binary insertion beats
- * any tree.
- */
-class CandidateSet {
-  private readonly byId = new Map<string, Candidate>()
-  readonly sorted: Array<Candidate> = []
-
-  constructor(
-    private readonly target: KadId,
-    private readonly selfKey: string
-  ) {}
-
-  add(info: PeerInfo, hop: number): boolean {
-    const key = info.id.toString()
-    if (key === this.selfKey || this.byId.has(key)) return false
-    const candidate: Candidate = { info, kadId: kadIdOfPeer(info.id), hop, state: State.Heard }
-    this.byId.set(key, candidate)
-    let lo = 0
-    let hi = this.sorted.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (compareDistance(this.sorted[mid].kadId, candidate.kadId, this.target) <= 0) lo = mid + 1
-      else hi = mid
+  | {
+      readonly kind: "answered"
+      readonly candidate: Candidate
+      readonly outcome: QueryOutcome<A>
+      readonly elapsed: number
     }
-    this.sorted.splice(lo, 0, candidate)
-    return true
-  }
-
-  /** The closest `n` peers that have not failed. */
-  closestLive(n: number): Array<Candidate> {
-    const out: Array<Candidate> = []
-    for (const c of this.sorted) {
-      if (c.state === State.Unreachable) continue
-      out.push(c)
-      if (out.length === n) break
-    }
-    return out
-  }
-
-  /** Closest peers not yet asked, up to `n`, optionally only among the `within` closest live peers. */
-  nextToQuery(n: number, within = Number.POSITIVE_INFINITY): Array<Candidate> {
-    const out: Array<Candidate> = []
-    let live = 0
-    for (const c of this.sorted) {
-      if (c.state === State.Unreachable) continue
-      if (live++ >= within) break
-      if (c.state === State.Heard) {
-        out.push(c)
-        if (out.length === n) break
-      }
-    }
-    return out
-  }
-}
+  | { readonly kind: "failed"; readonly candidate: Candidate; readonly error: E }
+  | { readonly kind: "overdue"; readonly candidate: Candidate; readonly waited: number }
 
 /**
  * Runs a lookup to its end and returns its result; `observe` sees every
@@ -178,6 +156,7 @@ export const runLookup = <A, E>(
       for (const seed of spec.seeds) candidates.add(seed, 0)
 
       const fibers = yield* FiberSet.make<void, never>()
+      const running = new Map<Candidate, Fiber.RuntimeFiber<void, never>>()
       const completions = yield* Queue.unbounded<Completion<A, E>>()
       const alpha = Math.max(1, spec.alpha)
       const beta = Math.max(1, Math.min(spec.beta, spec.k))
@@ -185,8 +164,10 @@ export const runLookup = <A, E>(
       let queried = 0
       let responded = 0
       let failed = 0
+      let overdue = 0
       let hops = 0
       let stopped = false
+      let ended = false
 
       const emit = (event: LookupEvent<A, E>): Effect.Effect<void> =>
         Effect.zipRight(
@@ -196,32 +177,79 @@ export const runLookup = <A, E>(
           })
         )
 
+      /** The soft deadline of one query: offers `overdue` when it passes before the query ends. */
+      const deadlineTimer = (candidate: Candidate, sent: Deferred.Deferred<void>, startedAt: number) =>
+        Effect.gen(function* () {
+          const deadline = spec.deadline?.()
+          if (deadline === undefined) return
+          const opened = yield* Deferred.await(sent).pipe(Effect.timeout(deadline.dialMillis), Effect.option)
+          if (Option.isSome(opened)) yield* Effect.sleep(deadline.responseMillis())
+          const now = yield* Clock.currentTimeMillis
+          yield* Queue.offer(completions, { kind: "overdue", candidate, waited: now - startedAt })
+        })
+
+      /** Settles a query that outlived the lookup: only `linger.afterEnd` hears of it. */
+      const settleAfterEnd = (completion: Completion<A, E>) => {
+        const { candidate } = completion
+        if (spec.linger === undefined || completion.kind === "overdue") return Effect.void
+        return completion.kind === "answered"
+          ? spec.linger.afterEnd({
+              _tag: "PeerResponded",
+              peer: candidate.info.id,
+              hop: candidate.hop,
+              outcome: completion.outcome,
+              elapsedMillis: completion.elapsed,
+              late: true
+            })
+          : spec.linger.afterEnd({ _tag: "PeerFailed", peer: candidate.info.id, error: completion.error })
+      }
+
       const dispatch = (candidate: Candidate) =>
         Effect.gen(function* () {
-          candidate.state = State.Waiting
+          candidate.state = CandidateState.Waiting
           inFlight++
           queried++
           yield* emit({ _tag: "QuerySent", peer: candidate.info.id, hop: candidate.hop })
-          const started = Date.now()
-          yield* FiberSet.run(
-            fibers,
-            spec.query(candidate.info).pipe(
-              Effect.matchEffect({
-                onSuccess: (outcome) =>
-                  Queue.offer(completions, { ok: true, candidate, outcome, elapsed: Date.now() - started }),
-                onFailure: (error) => Queue.offer(completions, { ok: false, candidate, error })
-              }),
-              Effect.asVoid
-            )
-          )
+          const startedAt = yield* Clock.currentTimeMillis
+          const sent = yield* Deferred.make<void>()
+          const progress: QueryProgress = { sent: () => Deferred.unsafeDone(sent, Exit.void) }
+          const work = Effect.gen(function* () {
+            const timer = yield* Effect.fork(deadlineTimer(candidate, sent, startedAt))
+            const exit = yield* Effect.either(spec.query(candidate.info, progress))
+            yield* Fiber.interrupt(timer)
+            const now = yield* Clock.currentTimeMillis
+            const completion: Completion<A, E> =
+              exit._tag === "Right"
+                ? { kind: "answered", candidate, outcome: exit.right, elapsed: now - startedAt }
+                : { kind: "failed", candidate, error: exit.left }
+            if (ended) yield* settleAfterEnd(completion)
+            else yield* Queue.offer(completions, completion)
+          }).pipe(Effect.ensuring(Effect.sync(() => running.delete(candidate))))
+          const fiber =
+            spec.linger === undefined
+              ? yield* FiberSet.run(fibers, work)
+              : yield* Effect.forkIn(work, spec.linger.scope)
+          running.set(candidate, fiber)
+          if (spec.unreliable?.(candidate.info.id) === true) {
+            yield* settle({ kind: "overdue", candidate, waited: 0 })
+          }
         })
 
       const settle = (completion: Completion<A, E>) =>
         Effect.gen(function* () {
-          inFlight--
           const { candidate } = completion
-          if (completion.ok) {
-            candidate.state = State.Queried
+          if (completion.kind === "overdue") {
+            if (candidate.state !== CandidateState.Waiting) return
+            candidate.state = CandidateState.Overdue
+            inFlight--
+            overdue++
+            return yield* emit({ _tag: "PeerOverdue", peer: candidate.info.id, waitedMillis: completion.waited })
+          }
+          const late = candidate.state === CandidateState.Overdue
+          // an overdue query gave its slot back already
+          if (!late) inFlight--
+          if (completion.kind === "answered") {
+            candidate.state = CandidateState.Queried
             responded++
             if (candidate.hop > hops) hops = candidate.hop
             for (const peer of completion.outcome.closer) candidates.add(peer, candidate.hop + 1)
@@ -230,10 +258,11 @@ export const runLookup = <A, E>(
               peer: candidate.info.id,
               hop: candidate.hop,
               outcome: completion.outcome,
-              elapsedMillis: completion.elapsed
+              elapsedMillis: completion.elapsed,
+              late
             })
           } else {
-            candidate.state = State.Unreachable
+            candidate.state = CandidateState.Unreachable
             failed++
             yield* emit({ _tag: "PeerFailed", peer: candidate.info.id, error: completion.error })
           }
@@ -241,9 +270,28 @@ export const runLookup = <A, E>(
 
       /** go's termination: the beta closest live peers have all answered. */
       const searchConverged = () => {
-        const closest = candidates.closestLive(beta)
-        return closest.length > 0 && closest.every((c) => c.state === State.Queried)
+        const closest = candidates.closestCounted(beta)
+        return closest.length > 0 && closest.every((c) => c.state === CandidateState.Queried)
       }
+
+      /**
+       * Whether to wait for overdue peers when nothing else is left: only
+       * while nobody at all has answered, so a network slower than the
+       * deadline still yields a result.
+       */
+      const waitForOverdue = () => responded === 0 && candidates.inState(CandidateState.Overdue).length > 0
+
+      /** One round: fill the free slots, then settle one completion; false when there is nothing to wait for. */
+      const step = Effect.gen(function* () {
+        // As go does, only the k closest live candidates are asked. A farther
+        // one comes into reach when a nearer one fails or runs overdue; asking
+        // it sooner mostly spends requests on answers closer peers already gave.
+        const next = candidates.nextToQuery(alpha - inFlight, spec.k)
+        for (const candidate of next) yield* dispatch(candidate)
+        if (inFlight === 0 && !waitForOverdue()) return false
+        yield* settle(yield* Queue.take(completions))
+        return true
+      })
 
       // search phase
       let converged = false
@@ -253,31 +301,27 @@ export const runLookup = <A, E>(
           converged = true
           break
         }
-        // As go does, only the k closest live candidates are asked. A farther
-        // one comes into reach when a nearer one fails; asking it sooner
-        // mostly spends requests on answers that closer peers already gave.
-        const next = candidates.nextToQuery(alpha - inFlight, spec.k)
-        for (const candidate of next) yield* dispatch(candidate)
-        if (inFlight === 0) break
-        yield* settle(yield* Queue.take(completions))
+        if (!(yield* step)) break
       }
 
       // follow-up phase: make sure the k closest live peers have answered
       if (!stopped && spec.skipFollowUp !== true) {
         for (;;) {
           if (stopped) break
-          const next = candidates.nextToQuery(alpha - inFlight, spec.k)
-          for (const candidate of next) yield* dispatch(candidate)
-          if (inFlight === 0) break
-          yield* settle(yield* Queue.take(completions))
+          if (!(yield* step)) break
         }
       }
 
-      // queries still in flight after a stop are not needed any more
+      // Queries still in flight are not needed any more. Overdue ones run on
+      // where the caller asked, so the routing table hears how they end.
+      ended = true
+      for (const [candidate, fiber] of running) {
+        if (spec.linger === undefined || candidate.state !== CandidateState.Overdue) yield* Fiber.interrupt(fiber)
+      }
       yield* FiberSet.clear(fibers)
 
       const closest = candidates.sorted
-        .filter((c) => c.state === State.Queried)
+        .filter((c) => c.state === CandidateState.Queried)
         .slice(0, spec.k)
         .map((c) => c.info)
       const result: LookupResult = {
@@ -285,6 +329,7 @@ export const runLookup = <A, E>(
         responded,
         queried,
         failed,
+        overdue,
         hops,
         reason: stopped ? "stopped" : converged ? "converged" : "exhausted"
       }

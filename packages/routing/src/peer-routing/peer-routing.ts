@@ -22,9 +22,18 @@ import {
 } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
-import { Context, Deferred, Effect, FiberId, Layer, Option, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, FiberId, Layer, Option, type Scope, Stream } from "effect"
+import { defaultQueryDeadline, type QueryDeadlineConfig, ResponseTimes } from "../lookup/deadline.js"
 import { closerPeersOf } from "../lookup/find-node.js"
-import { type LookupEvent, type LookupResult, lookupStream, type QueryOutcome, runLookup } from "../lookup/lookup.js"
+import {
+  type LookupEvent,
+  type LookupResult,
+  type LookupSpec,
+  lookupStream,
+  type QueryOutcome,
+  type QueryProgress,
+  runLookup
+} from "../lookup/lookup.js"
 import { NetworkSizeEstimator } from "../netsize/netsize.js"
 import { RoutingTable } from "../routing-table/routing-table.js"
 
@@ -36,10 +45,22 @@ export interface PeerRoutingConfig {
   readonly alpha: number
   /** Lookup resiliency `beta`. */
   readonly beta: number
-  /** Deadline of a single request. */
+  /** Deadline of a single request: the longest a lookup query may run, dial included. */
   readonly requestTimeoutMillis: number
-  /** Retries of a single request. */
+  /** Retries of a direct request to one peer (never of a lookup query: the next candidate is the retry). */
   readonly retry: RetryPolicy
+  /**
+   * When a lookup stops counting on a peer that has not answered
+   * (default {@link defaultQueryDeadline}; the ceiling never exceeds the
+   * request timeout).
+   */
+  readonly queryDeadline?: QueryDeadlineConfig
+  /**
+   * How long a lookup on an empty routing table waits for peers to arrive
+   * (identify of fresh connections, the first refresh) before it runs with
+   * none (default 5 s; 0 does not wait).
+   */
+  readonly emptyTableWaitMillis?: number
   /** Leave loopback addresses out of answers to peers that are not themselves on loopback. */
   readonly filterLocalhostInResponses: boolean
 }
@@ -74,12 +95,26 @@ export interface PeerRoutingShape {
    */
   readonly lookup: <A, E>(
     key: Uint8Array,
-    query: (peer: PeerInfo) => Effect.Effect<QueryOutcome<A>, E>,
+    query: (peer: PeerInfo, progress: QueryProgress) => Effect.Effect<QueryOutcome<A>, E>,
     options?: LookupOptions<A, E>,
     observe?: (event: LookupEvent<A, E>) => Effect.Effect<void>
   ) => Effect.Effect<LookupResult>
   /** Sends a request with the configured timeout and retries. */
   readonly request: (peer: PeerId, message: Message) => Effect.Effect<Message, unknown>
+  /**
+   * One lookup query: a single attempt (a pooled stream the remote closed is
+   * reopened once), bounded by the request timeout, telling `progress` when
+   * the request is on the wire. A peer that answers is offered to the table.
+   */
+  readonly query: (peer: PeerId, message: Message, progress: QueryProgress) => Effect.Effect<Message, unknown>
+  /**
+   * Waits, at most the configured time, until the routing table holds a
+   * peer; answers whether it does. Without any connection there is nothing
+   * to wait for. Lookups call it on an empty table.
+   */
+  readonly awaitPeers: Effect.Effect<boolean>
+  /** The response deadline lookups currently give a peer, from recent answers. */
+  readonly responseDeadlineMillis: Effect.Effect<number>
   /**
    * Waits until none of this node's requests to `peer` is in flight (at
    * once when there is none). A peer that is answering one of our queries
@@ -97,11 +132,15 @@ export interface PeerRoutingShape {
 
 /** Peer routing over the node's {@link Network} and {@link RoutingTable}. */
 export class PeerRouting extends Context.Tag("@effect-kad/routing/PeerRouting")<PeerRouting, PeerRoutingShape>() {
-  /** Builds the service from the network, routing table and network size estimator in context. */
+  /**
+   * Builds the service from the network, routing table and network size
+   * estimator in context; queries that outlive their lookup finish within
+   * the scope.
+   */
   static readonly make = (config: PeerRoutingConfig) => makePeerRouting(config)
 
   /** The service as a layer. */
-  static readonly layer = (config: PeerRoutingConfig) => Layer.effect(PeerRouting, makePeerRouting(config))
+  static readonly layer = (config: PeerRoutingConfig) => Layer.scoped(PeerRouting, makePeerRouting(config))
 }
 
 const isLoopback = (addr: Multiaddr): boolean => {
@@ -113,17 +152,66 @@ const isLoopback = (addr: Multiaddr): boolean => {
   return false
 }
 
+/** How long a peer whose query failed is not waited for by lookups. */
+const FAILED_RECENTLY_MILLIS = 10 * 60 * 1000
+
+/** Most peers remembered as failed; the oldest is forgotten first. */
+const FAILED_RECENTLY_LIMIT = 4096
+
+/**
+ * Peers whose lookup query failed (a timeout, a refused dial) in the last
+ * ten minutes. The public network keeps naming silent peers in its
+ * answers; remembering them keeps every lookup from waiting out the same
+ * ones again. Bounded, insertion-ordered.
+ */
+class RecentFailures {
+  private readonly until = new Map<string, number>()
+
+  add(peer: PeerId): void {
+    const key = peer.toString()
+    this.until.delete(key)
+    this.until.set(key, Date.now() + FAILED_RECENTLY_MILLIS)
+    if (this.until.size > FAILED_RECENTLY_LIMIT) {
+      const oldest = this.until.keys().next()
+      if (oldest.done !== true) this.until.delete(oldest.value)
+    }
+  }
+
+  delete(peer: PeerId): void {
+    this.until.delete(peer.toString())
+  }
+
+  has(peer: PeerId): boolean {
+    const key = peer.toString()
+    const until = this.until.get(key)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.until.delete(key)
+    return false
+  }
+}
+
 const makePeerRouting = (config: PeerRoutingConfig) =>
   Effect.gen(function* () {
     const network = yield* Network
     const table = yield* RoutingTable
     const estimator = yield* Effect.serviceOption(NetworkSizeEstimator)
     const self = network.self
+    const scope: Scope.Scope = yield* Effect.scope
+    const deadlineConfig = config.queryDeadline ?? defaultQueryDeadline
+    const responseTimes = new ResponseTimes({
+      ...deadlineConfig,
+      ceilingMillis: Math.min(deadlineConfig.ceilingMillis, config.requestTimeoutMillis),
+      floorMillis: Math.min(deadlineConfig.floorMillis, config.requestTimeoutMillis)
+    })
+    const emptyTableWaitMillis = config.emptyTableWaitMillis ?? 5_000
+    const failedRecently = new RecentFailures()
 
     /** Requests in flight per peer, and who waits for them to end. */
     const inFlight = new Map<string, { count: number; readonly settled: Deferred.Deferred<void> }>()
 
-    const request = (peer: PeerId, message: Message) => {
+    /** Runs `exchange` counted among the requests in flight to `peer`; an answer admits the peer to the table. */
+    const tracked = <E>(peer: PeerId, exchange: Effect.Effect<Message, E>): Effect.Effect<Message, E> => {
       const key = peer.toString()
       return Effect.acquireUseRelease(
         Effect.sync(() => {
@@ -132,7 +220,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
           else inFlight.set(key, { count: 1, settled: Deferred.unsafeMake(FiberId.none) })
         }),
         () =>
-          withRetry(network.request(peer, message, { timeoutMillis: config.requestTimeoutMillis }), config.retry).pipe(
+          exchange.pipe(
             // a peer that answers serves the DHT: offered to the table before
             // anyone waiting on requestsSettled looks for it there
             Effect.tap(() =>
@@ -151,6 +239,52 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       )
     }
 
+    const request = (peer: PeerId, message: Message) =>
+      tracked(
+        peer,
+        withRetry(network.request(peer, message, { timeoutMillis: config.requestTimeoutMillis }), config.retry)
+      )
+
+    const query: PeerRoutingShape["query"] = (peer, message, progress) =>
+      Effect.suspend(() => {
+        let sentAt: number | undefined
+        const onSent = () => {
+          sentAt = Date.now()
+          progress.sent()
+        }
+        return tracked(
+          peer,
+          network.request(peer, message, { timeoutMillis: config.requestTimeoutMillis, onSent }).pipe(
+            // the deadline follows how long answers take once asked, not how long dials take
+            Effect.tap(() => Effect.sync(() => sentAt !== undefined && responseTimes.record(Date.now() - sentAt)))
+          )
+        )
+      })
+
+    const awaitPeers: PeerRoutingShape["awaitPeers"] = Effect.gen(function* () {
+      if ((yield* table.size) > 0) return true
+      // only connected peers (identify in flight, admission checks) can fill the table soon
+      if (emptyTableWaitMillis <= 0 || (yield* network.connectedPeers).length === 0) return false
+      return yield* Effect.scoped(
+        Effect.gen(function* () {
+          const events = yield* table.subscribe
+          // the table may have filled between the size check and the subscription
+          if ((yield* table.size) > 0) return true
+          return yield* events.pipe(
+            Stream.filter((event) => event._tag === "PeerAdded"),
+            Stream.take(1),
+            Stream.runDrain,
+            Effect.as(true),
+            Effect.timeoutTo({
+              duration: Duration.millis(emptyTableWaitMillis),
+              onSuccess: (x) => x,
+              onTimeout: () => false
+            })
+          )
+        })
+      )
+    })
+
     const requestsSettled = (peer: PeerId): Effect.Effect<void> =>
       Effect.suspend(() => {
         const entry = inFlight.get(peer.toString())
@@ -161,6 +295,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
     const account = <A, E>(event: LookupEvent<A, E>): Effect.Effect<void> => {
       switch (event._tag) {
         case "PeerResponded":
+          failedRecently.delete(event.peer)
           return Effect.all(
             [
               table.markSuccessfulOutboundQuery(event.peer),
@@ -173,16 +308,37 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             { discard: true }
           )
         case "PeerFailed":
+          failedRecently.add(event.peer)
           return Effect.asVoid(table.remove(event.peer))
         default:
           return Effect.void
       }
     }
 
-    const seedsFor = (target: KadId) =>
+    const nearestInfos = (target: KadId) =>
       Effect.map(table.nearest(target, config.k), (entries) =>
         entries.map((entry): PeerInfo => ({ id: entry.id, multiaddrs: entry.multiaddrs }))
       )
+
+    /** The table's closest peers; an empty table is given a bounded time to fill first. */
+    const seedsFor = (target: KadId) =>
+      Effect.flatMap(nearestInfos(target), (seeds) =>
+        seeds.length > 0 ? Effect.succeed(seeds) : Effect.zipRight(awaitPeers, nearestInfos(target))
+      )
+
+    /** What every lookup of this node shares: parameters, deadlines, and where overdue queries finish. */
+    const lookupSettings = <A, E>(): Pick<
+      LookupSpec<A, E>,
+      "k" | "alpha" | "beta" | "deadline" | "unreliable" | "linger" | "self"
+    > => ({
+      self,
+      k: config.k,
+      alpha: config.alpha,
+      beta: config.beta,
+      deadline: () => responseTimes.deadline(),
+      unreliable: (peer) => failedRecently.has(peer),
+      linger: { scope, afterEnd: account }
+    })
 
     const lookup: PeerRoutingShape["lookup"] = (key, query, options = {}, observe) =>
       Effect.gen(function* () {
@@ -190,12 +346,9 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
         const seeds = yield* seedsFor(target)
         return yield* runLookup(
           {
+            ...lookupSettings(),
             target,
             seeds,
-            self,
-            k: config.k,
-            alpha: config.alpha,
-            beta: config.beta,
             query,
             stopWhen: options.stopWhen,
             skipFollowUp: options.skipFollowUp
@@ -204,14 +357,18 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
         )
       })
 
-    const findNode = (key: Uint8Array) => (peer: PeerInfo) =>
+    const findNode = (key: Uint8Array) => (peer: PeerInfo, progress: QueryProgress) =>
       Effect.flatMap(
-        request(peer.id, {
-          type: MessageType.FIND_NODE,
-          key: key as Uint8Array<ArrayBuffer>,
-          closerPeers: [],
-          providerPeers: []
-        }),
+        query(
+          peer.id,
+          {
+            type: MessageType.FIND_NODE,
+            key: key as Uint8Array<ArrayBuffer>,
+            closerPeers: [],
+            providerPeers: []
+          },
+          progress
+        ),
         (response) => Effect.map(closerPeersOf(network, response, self), (closer): QueryOutcome<never> => ({ closer }))
       )
 
@@ -244,12 +401,9 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       Stream.unwrap(
         Effect.map(seedsFor(kadIdOfKey(key)), (seeds) =>
           lookupStream({
+            ...lookupSettings<never, unknown>(),
             target: kadIdOfKey(key),
             seeds,
-            self,
-            k: config.k,
-            alpha: config.alpha,
-            beta: config.beta,
             query: findNode(key)
           }).pipe(Stream.tap((event) => account(event)))
         )
@@ -317,6 +471,9 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       findPeer,
       lookup,
       request,
+      query,
+      awaitPeers,
+      responseDeadlineMillis: Effect.sync(() => responseTimes.deadlineMillis()),
       requestsSettled,
       closerPeersFor,
       peersForResponse

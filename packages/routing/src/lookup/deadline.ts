@@ -1,0 +1,115 @@
+/**
+ * How long a lookup waits for one peer before it stops counting on it.
+ *
+ * The public network is full of peers that accept a connection and never
+ * answer. A lookup that waits for each of them until the request timeout
+ * stalls; one that gives up too early drops honest peers. The deadline
+ * therefore follows the response times this node observes: a high
+ * percentile of recent answers, times a margin, between a floor and a
+ * ceiling. A peer past its deadline is not cancelled: it stops holding a
+ * concurrency slot and stops blocking termination, and its answer still
+ * counts if it comes while the lookup runs.
+ *
+ * @module
+ */
+
+/** Settings of {@link ResponseTimes}. */
+export interface QueryDeadlineConfig {
+  /** Shortest response deadline, whatever the samples say. */
+  readonly floorMillis: number
+  /** Longest response deadline. */
+  readonly ceilingMillis: number
+  /** Time allowed to open the stream (dial and protocol negotiation) before the request counts as overdue. */
+  readonly dialMillis: number
+  /** Percentile of recent response times the deadline starts from (0..1). */
+  readonly percentile?: number
+  /** Margin applied to that percentile. */
+  readonly multiplier?: number
+  /** Samples kept (a ring). */
+  readonly window?: number
+  /** Deadline used until `minSamples` answers were seen. */
+  readonly initialMillis?: number
+  /** Samples needed before the percentile is trusted. */
+  readonly minSamples?: number
+}
+
+/**
+ * The defaults: p90 × 1.5 of the last 64 answers (two or three lookups'
+ * worth, so the deadline follows a network that changes), between 500 ms
+ * and 5 s (1 s until 8 answers were seen); 5 s to open a stream.
+ */
+export const defaultQueryDeadline: QueryDeadlineConfig = {
+  floorMillis: 500,
+  ceilingMillis: 5_000,
+  dialMillis: 5_000
+}
+
+/** The deadlines one query runs under: to open its stream, then to be answered. */
+export interface QueryDeadline {
+  readonly dialMillis: number
+  /** Read when the request has been sent, so it reflects the latest samples. */
+  readonly responseMillis: () => number
+}
+
+/**
+ * Recent response times of one node's requests and the deadline derived
+ * from them. Plain TypeScript: it sits on the hot path of every query.
+ *
+ * @example
+ * ```ts
+ * const times = new ResponseTimes(defaultQueryDeadline)
+ * times.record(42)
+ * times.deadlineMillis() // 500 (the floor) until answers are slower
+ * ```
+ */
+export class ResponseTimes {
+  private readonly samples: Float64Array
+  private count = 0
+  private next = 0
+  private cached: number | undefined
+  private readonly percentile: number
+  private readonly multiplier: number
+  private readonly initialMillis: number
+  private readonly minSamples: number
+
+  constructor(readonly config: QueryDeadlineConfig) {
+    this.samples = new Float64Array(Math.max(8, config.window ?? 64))
+    this.percentile = Math.min(1, Math.max(0, config.percentile ?? 0.9))
+    this.multiplier = Math.max(1, config.multiplier ?? 1.5)
+    this.initialMillis = config.initialMillis ?? Math.min(config.ceilingMillis, Math.max(config.floorMillis, 1_000))
+    this.minSamples = Math.max(1, config.minSamples ?? 8)
+  }
+
+  /** Adds the time between sending a request and reading its answer. */
+  record(millis: number): void {
+    if (!(millis >= 0) || !Number.isFinite(millis)) return
+    this.samples[this.next] = millis
+    this.next = (this.next + 1) % this.samples.length
+    if (this.count < this.samples.length) this.count++
+    this.cached = undefined
+  }
+
+  /** Number of samples held. */
+  get size(): number {
+    return this.count
+  }
+
+  /** How long to wait for an answer once the request is sent. */
+  deadlineMillis(): number {
+    if (this.cached !== undefined) return this.cached
+    const { floorMillis, ceilingMillis } = this.config
+    let millis = this.initialMillis
+    if (this.count >= this.minSamples) {
+      const sorted = Array.from(this.samples.subarray(0, this.count)).sort((a, b) => a - b)
+      const at = Math.min(sorted.length - 1, Math.ceil(this.percentile * sorted.length) - 1)
+      millis = sorted[Math.max(0, at)] * this.multiplier
+    }
+    this.cached = Math.round(Math.min(ceilingMillis, Math.max(floorMillis, millis)))
+    return this.cached
+  }
+
+  /** The deadlines of the next query. */
+  deadline(): QueryDeadline {
+    return { dialMillis: this.config.dialMillis, responseMillis: () => this.deadlineMillis() }
+  }
+}

@@ -1,0 +1,202 @@
+import { describe, expect, it } from "@effect/vitest"
+import { kadIdOfKey, MemoryNetworkHub, MessageType, type PeerInfo } from "@effect-kad/core"
+import { generateKeyPair } from "@libp2p/crypto/keys"
+import type { PeerId } from "@libp2p/interface"
+import { peerIdFromPrivateKey } from "@libp2p/peer-id"
+import { Effect, Fiber, Option, TestClock } from "effect"
+import { type QueryOutcome, ResponseTimes, runLookup } from "../src/lookup/index.js"
+
+const newPeerIds = (n: number) =>
+  Effect.promise(async () => {
+    const ids: Array<PeerId> = []
+    for (let i = 0; i < n; i++) ids.push(peerIdFromPrivateKey(await generateKeyPair("Ed25519")))
+    return ids
+  })
+
+const info = (id: PeerId): PeerInfo => ({ id, multiaddrs: [] })
+
+/** A scripted peer: answers after `delay` ms with `closer`, or never. */
+interface Script {
+  readonly delay: number | "never"
+  readonly closer?: ReadonlyArray<PeerId>
+}
+
+const scriptedQuery =
+  (scripts: Map<string, Script>, asked: Array<string>) =>
+  (peer: PeerInfo, progress: { sent: () => void }): Effect.Effect<QueryOutcome<never>> =>
+    Effect.gen(function* () {
+      asked.push(peer.id.toString())
+      progress.sent()
+      const script = scripts.get(peer.id.toString()) ?? { delay: 10 }
+      if (script.delay === "never") return yield* Effect.never
+      yield* Effect.sleep(script.delay)
+      return { closer: (script.closer ?? []).map(info) }
+    })
+
+/** Runs `lookup` under the TestClock, 10 ms at a time, and answers the virtual time it took. */
+const timed = <A>(lookup: Effect.Effect<A>) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(lookup)
+    for (let elapsed = 0; elapsed <= 60_000; elapsed += 10) {
+      const done = yield* Fiber.poll(fiber)
+      if (Option.isSome(done)) return { result: yield* Fiber.join(fiber), millis: elapsed }
+      yield* TestClock.adjust(10)
+    }
+    return yield* Effect.dieMessage("lookup did not end within 60 virtual seconds")
+  })
+
+describe("lookup deadlines", () => {
+  it.effect("a silent peer among the closest delays a lookup no longer than its deadline", () =>
+    Effect.gen(function* () {
+      const [self, ...peers] = yield* newPeerIds(12)
+      const target = kadIdOfKey(new TextEncoder().encode("target"))
+      const scripts = new Map<string, Script>()
+      // every peer answers in 10 ms except one: silent, as many public peers are
+      const silent = peers[0]
+      scripts.set(silent.toString(), { delay: "never" })
+      const asked: Array<string> = []
+      const { result, millis } = yield* timed(
+        runLookup({
+          target,
+          seeds: peers.map(info),
+          self,
+          k: 20,
+          alpha: 3,
+          beta: 3,
+          query: scriptedQuery(scripts, asked),
+          deadline: () => ({ dialMillis: 1_000, responseMillis: () => 300 })
+        })
+      )
+      expect(result.closest.map((p) => p.id.toString())).not.toContain(silent.toString())
+      expect(result.closest).toHaveLength(10)
+      expect(result.overdue).toBe(1)
+      // asked once: no retry of a request that timed out inside a lookup
+      expect(asked.filter((id) => id === silent.toString())).toHaveLength(1)
+      // the other 10 peers take 4 rounds of 10 ms at alpha 3; the silent one costs at most its deadline
+      expect(millis).toBeLessThanOrEqual(300 + 50)
+    })
+  )
+
+  it.effect("without deadlines the same silent peer holds the lookup until its request ends", () =>
+    Effect.gen(function* () {
+      const [self, ...peers] = yield* newPeerIds(6)
+      const scripts = new Map<string, Script>([[peers[0].toString(), { delay: 5_000 }]])
+      const { millis } = yield* timed(
+        runLookup({
+          target: kadIdOfKey(new Uint8Array([1])),
+          seeds: peers.map(info),
+          self,
+          k: 20,
+          alpha: 3,
+          beta: 3,
+          query: scriptedQuery(scripts, [])
+        })
+      )
+      expect(millis).toBeGreaterThanOrEqual(5_000)
+    })
+  )
+
+  it.effect("a late answer still counts: a peer past its deadline that answers brings its closer peers", () =>
+    Effect.gen(function* () {
+      const [self, slow, referred] = yield* newPeerIds(3)
+      const scripts = new Map<string, Script>([
+        [slow.toString(), { delay: 800, closer: [referred] }],
+        [referred.toString(), { delay: 10 }]
+      ])
+      const { result, millis } = yield* timed(
+        runLookup({
+          target: kadIdOfKey(new Uint8Array([2])),
+          seeds: [info(slow)],
+          self,
+          k: 20,
+          alpha: 3,
+          beta: 3,
+          query: scriptedQuery(scripts, []),
+          deadline: () => ({ dialMillis: 1_000, responseMillis: () => 300 })
+        })
+      )
+      expect(result.closest.map((p) => p.id.toString()).sort()).toEqual([slow.toString(), referred.toString()].sort())
+      expect(result.overdue).toBe(1)
+      expect(millis).toBeGreaterThanOrEqual(800)
+    })
+  )
+
+  it.effect(
+    "the dial has its own deadline: a request never sent is overdue after it, not after the response deadline",
+    () =>
+      Effect.gen(function* () {
+        const [self, dialing, other] = yield* newPeerIds(3)
+        const { result, millis } = yield* timed(
+          runLookup({
+            target: kadIdOfKey(new Uint8Array([3])),
+            seeds: [info(dialing), info(other)],
+            self,
+            k: 20,
+            alpha: 3,
+            beta: 3,
+            // `dialing` never gets its stream open, so it never reports the request sent
+            query: (peer, progress) =>
+              peer.id.equals(dialing)
+                ? Effect.never
+                : Effect.zipRight(
+                    Effect.sync(() => progress.sent()),
+                    Effect.as(Effect.sleep(10), { closer: [] })
+                  ),
+            deadline: () => ({ dialMillis: 700, responseMillis: () => 100 })
+          })
+        )
+        expect(result.closest.map((p) => p.id.toString())).toEqual([other.toString()])
+        expect(millis).toBeGreaterThanOrEqual(700)
+        expect(millis).toBeLessThanOrEqual(750)
+      })
+  )
+})
+
+describe("ResponseTimes", () => {
+  it("starts from the initial deadline, then follows p90 × 1.5 of recent answers within the floor and ceiling", () => {
+    const times = new ResponseTimes({ floorMillis: 500, ceilingMillis: 5_000, dialMillis: 5_000 })
+    expect(times.deadlineMillis()).toBe(1_000)
+    for (let i = 0; i < 100; i++) times.record(10)
+    expect(times.deadlineMillis()).toBe(500)
+    for (let i = 0; i < 64; i++) times.record(i < 52 ? 400 : 1_200)
+    // p90 of the last 64 samples: 1 200 ms (the 12 slow answers are the top 19 %)
+    expect(times.deadlineMillis()).toBe(1_800)
+    for (let i = 0; i < 64; i++) times.record(i < 58 ? 100 : 1_200)
+    // six slow answers of 64 are under the top 10 %: p90 is 100 ms, the floor applies
+    expect(times.deadlineMillis()).toBe(500)
+    for (let i = 0; i < 64; i++) times.record(9_000)
+    expect(times.deadlineMillis()).toBe(5_000)
+  })
+})
+
+describe("silent and slow nodes of the in-memory network", () => {
+  it.scopedLive("a silent node keeps its connection and never answers; a slow one answers late", () =>
+    Effect.gen(function* () {
+      const hub = new MemoryNetworkHub()
+      const [asker, silent, slow] = yield* newPeerIds(3)
+      const askerNet = yield* hub.attach(asker)
+      for (const id of [silent, slow]) {
+        const net = yield* hub.attach(id)
+        yield* net.serve(() => Effect.succeed({ type: MessageType.PING, closerPeers: [], providerPeers: [] }))
+      }
+      hub.setBehaviour(silent, { _tag: "silent" })
+      hub.setBehaviour(slow, { _tag: "slow", delayMillis: 200 })
+      const ping = { type: MessageType.PING, closerPeers: [], providerPeers: [] }
+      let sent = false
+      const error = yield* Effect.flip(
+        askerNet.request(silent, ping, {
+          timeoutMillis: 150,
+          onSent: () => {
+            sent = true
+          }
+        })
+      )
+      expect(error._tag).toBe("TimeoutError")
+      expect(sent).toBe(true)
+      expect(yield* askerNet.isConnected(silent)).toBe(true)
+      const started = Date.now()
+      yield* askerNet.request(slow, ping, { timeoutMillis: 2_000 })
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190)
+    })
+  )
+})
