@@ -78,6 +78,12 @@ export const layerWith = <E>(
     beta: config.resiliency,
     requestTimeoutMillis: millis(config.requestTimeout),
     retry: DHTConfig.retryPolicy(config),
+    queryDeadline: {
+      floorMillis: millis(config.queryDeadlineFloor),
+      ceilingMillis: millis(config.queryDeadlineCeiling),
+      dialMillis: millis(config.dialTimeout)
+    },
+    emptyTableWaitMillis: millis(config.emptyTableWait),
     filterLocalhostInResponses: config.filterLocalhostInResponses,
     maxRoutingTableSize: Option.getOrUndefined(config.maxRoutingTableSize),
     peerFilter: Option.getOrUndefined(config.peerFilter),

@@ -157,5 +157,22 @@ export const peerFilter = (filter: PeerFilter): DHTOption => make({ peerFilter: 
 /** Sets the deadline of one request to one peer. */
 export const requestTimeout = (timeout: Duration.DurationInput): DHTOption => make({ requestTimeout: timeout })
 
+/**
+ * Sets the bounds of the adaptive per-peer deadline of lookups.
+ *
+ * @example
+ * ```ts
+ * const dht = await DHT.new_(host, store, [queryDeadline("300 millis", "3 seconds")])
+ * ```
+ */
+export const queryDeadline = (floor: Duration.DurationInput, ceiling: Duration.DurationInput): DHTOption =>
+  make({ queryDeadlineFloor: floor, queryDeadlineCeiling: ceiling })
+
+/** Sets how long a lookup gives a dial before going on without that peer. */
+export const dialTimeout = (timeout: Duration.DurationInput): DHTOption => make({ dialTimeout: timeout })
+
+/** Sets how long an operation on an empty routing table waits for peers. */
+export const emptyTableWait = (wait: Duration.DurationInput): DHTOption => make({ emptyTableWait: wait })
+
 /** Sets how often provided content is announced again. */
 export const reprovideInterval = (interval: Duration.DurationInput): DHTOption => make({ reprovideInterval: interval })

@@ -65,6 +65,14 @@ export interface DHTConfig {
   /** Always shorter than `provideValidity`. */
   readonly reprovideInterval: Duration.Duration
   readonly requestTimeout: Duration.Duration
+  /** Shortest time a lookup waits for a peer's answer before going on without it. */
+  readonly queryDeadlineFloor: Duration.Duration
+  /** Longest such wait; never more than `requestTimeout`. */
+  readonly queryDeadlineCeiling: Duration.Duration
+  /** Time a lookup gives a dial before going on without the peer (the dial itself goes on to `requestTimeout`). */
+  readonly dialTimeout: Duration.Duration
+  /** How long an operation on an empty routing table waits for peers before it runs (or fails) without them. */
+  readonly emptyTableWait: Duration.Duration
   /** None: the DHT builds its in-memory provider store. */
   readonly providerStore: Option.Option<ProviderStoreLike>
   /** None: the DHT uses an in-memory datastore. */
@@ -100,6 +108,9 @@ export interface DHTConfig {
  * | enableOptimisticProvide / optimisticProvideJobsPoolSize | false / 60 | go |
  * | reprovideInterval | 22 h | go/boxo reprovider |
  * | requestTimeout | 10 s | go's message read timeout |
+ * | queryDeadlineFloor / queryDeadlineCeiling | 500 ms / 5 s | bounds of the adaptive per-peer deadline (p90 × 2 of recent answers) |
+ * | dialTimeout | 5 s | js-libp2p's dial timeout |
+ * | emptyTableWait | 5 s | as `@libp2p/kad-dht` waits for its first self-query |
  */
 const defaults: DHTConfig = Object.freeze({
   mode: DHTMode.auto,
@@ -125,6 +136,10 @@ const defaults: DHTConfig = Object.freeze({
   optimisticProvideJobsPoolSize: 60,
   reprovideInterval: Duration.hours(22),
   requestTimeout: Duration.seconds(10),
+  queryDeadlineFloor: Duration.millis(500),
+  queryDeadlineCeiling: Duration.seconds(5),
+  dialTimeout: Duration.seconds(5),
+  emptyTableWait: Duration.seconds(5),
   providerStore: Option.none(),
   datastore: Option.none(),
   validator: Option.none(),
@@ -158,6 +173,12 @@ const crossFieldIssues = (config: DHTConfig): Array<Schema.FilterIssue> => {
     issues.push({
       path: ["maxRoutingTableSize"],
       message: `must be at least bucketSize (${config.bucketSize}) so a lookup can start from k peers, got ${config.maxRoutingTableSize.value}`
+    })
+  }
+  if (Duration.lessThan(config.queryDeadlineCeiling, config.queryDeadlineFloor)) {
+    issues.push({
+      path: ["queryDeadlineCeiling"],
+      message: `must be at least queryDeadlineFloor (${Duration.format(config.queryDeadlineFloor)}), got ${Duration.format(config.queryDeadlineCeiling)}`
     })
   }
   if (Duration.greaterThanOrEqualTo(config.reprovideInterval, config.provideValidity)) {
@@ -197,6 +218,10 @@ export const DHTOptionsSchema: Schema.Schema<DHTConfig, DHTOptions> = Schema.Str
   optimisticProvideJobsPoolSize: withDefault(IntAtLeast(1), defaults.optimisticProvideJobsPoolSize),
   reprovideInterval: withDefault(PositiveDuration, defaults.reprovideInterval),
   requestTimeout: withDefault(PositiveDuration, defaults.requestTimeout),
+  queryDeadlineFloor: withDefault(PositiveDuration, defaults.queryDeadlineFloor),
+  queryDeadlineCeiling: withDefault(PositiveDuration, defaults.queryDeadlineCeiling),
+  dialTimeout: withDefault(PositiveDuration, defaults.dialTimeout),
+  emptyTableWait: withDefault(DurationField(FiniteDurationSelf), defaults.emptyTableWait),
   providerStore: Schema.optionalWith(ProviderStoreSchema, { as: "Option" }),
   datastore: Schema.optionalWith(DatastoreSchema, { as: "Option" }),
   validator: Schema.optionalWith(ValidatorField, { as: "Option" }),

@@ -150,6 +150,23 @@ export interface DHTOptions {
   readonly reprovideInterval?: Duration.DurationInput
   /** Deadline of one request to one peer (dial, send, answer). Default 10 s. */
   readonly requestTimeout?: Duration.DurationInput
+  /**
+   * Lookups give each peer a deadline that follows observed response times
+   * (p90 × 2 of recent answers) between this floor and the ceiling; a peer
+   * past it stops holding up the lookup, and its late answer still counts.
+   * Default 500 ms.
+   */
+  readonly queryDeadlineFloor?: Duration.DurationInput
+  /** Upper bound of that deadline (never more than `requestTimeout`). Default 5 s. */
+  readonly queryDeadlineCeiling?: Duration.DurationInput
+  /** Time a lookup gives a dial before going on without that peer. Default 5 s. */
+  readonly dialTimeout?: Duration.DurationInput
+  /**
+   * How long an operation on an empty routing table waits for it to fill
+   * (identify of fresh connections, the first refresh) before it runs
+   * without peers; writes then fail. 0 does not wait. Default 5 s.
+   */
+  readonly emptyTableWait?: Duration.DurationInput
   /** Where provider records are kept. Default: the DHT's in-memory store. */
   readonly providerStore?: ProviderStoreLike
   /** Where value records are kept. Default: an in-memory datastore. */
