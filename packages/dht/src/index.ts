@@ -25,7 +25,13 @@ export {
   type Validator
 } from "@effect-kad/core"
 export * from "@effect-kad/options"
-export { DatastoreProviderStore, MemoryProviderStore, type ProviderStore } from "@effect-kad/providers"
+export {
+  type AdvertiseResult,
+  DatastoreProviderStore,
+  MemoryProviderStore,
+  ProvideError,
+  type ProviderStore
+} from "@effect-kad/providers"
 export { NotEnoughDataError, WrongPeerCountError } from "@effect-kad/routing"
 export * from "./dht.js"
 export * from "./ipfs-dht.js"

@@ -16,7 +16,7 @@ import {
   type Validator
 } from "@effect-kad/core"
 import type { DHTMode } from "@effect-kad/options"
-import type { ProviderStore } from "@effect-kad/providers"
+import { namespaceCid, ProvideError, type ProviderStore } from "@effect-kad/providers"
 import type { PeerEntry } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
 import { Cause, Duration, Effect, Exit, Layer, ManagedRuntime, Option, Stream } from "effect"
@@ -195,11 +195,23 @@ export class IpfsDHT {
     )
   }
 
-  /** Records that this node provides `cid`, and announces it to the network when `announce` is true. */
+  /**
+   * Records that this node provides `cid`, and announces it to the network
+   * when `announce` is true. On an empty routing table it first waits a
+   * bounded time (`emptyTableWait`) for peers; an announcement that reached
+   * no peer rejects with `ProvideError` (the record stays local and is
+   * reprovided on schedule).
+   */
   provide(cid: CID, announce = true, options?: CallOptions): Promise<void> {
     return this.run(
       "provide",
-      this.withDht((dht) => Effect.asVoid(dht.provide(cid, { announce }))),
+      this.withDht((dht) =>
+        Effect.flatMap(dht.provide(cid, { announce }), (reached) =>
+          announce && reached === 0
+            ? Effect.fail(new ProvideError({ key: cid.multihash.bytes, operation: "provide" }))
+            : Effect.void
+        )
+      ),
       options
     )
   }
@@ -251,11 +263,22 @@ export class IpfsDHT {
     )
   }
 
-  /** Advertises this node in a namespace; resolves to the advertisement's TTL in milliseconds. */
+  /**
+   * Advertises this node in a namespace; resolves to the advertisement's
+   * TTL in milliseconds, or rejects with `ProvideError` when it reached no peer.
+   */
   advertise(namespace: string, options?: CallOptions): Promise<number> {
     return this.run(
       "advertise",
-      this.withDht((dht) => Effect.map(dht.advertise(namespace), Duration.toMillis)),
+      this.withDht((dht) =>
+        Effect.flatMap(dht.advertise(namespace), ({ ttl, peers }) =>
+          peers === 0
+            ? Effect.flatMap(namespaceCid(namespace), (cid) =>
+                Effect.fail(new ProvideError({ key: cid.multihash.bytes, operation: "advertise" }))
+              )
+            : Effect.succeed(Duration.toMillis(ttl))
+        )
+      ),
       options
     )
   }

@@ -24,9 +24,17 @@ describe("namespace discovery", () => {
         const sim = yield* makeSimulation({ size: 50 }, contentRoutingLayer())
         const nodes = sim.nodes
         const advertise = (index: number, ttl?: Duration.DurationInput) =>
-          nodes[index].run(
-            Effect.flatMap(ContentRouting, (c) => c.advertise("chat-room", ttl === undefined ? undefined : { ttl }))
-          )
+          nodes[index]
+            .run(
+              Effect.flatMap(ContentRouting, (c) => c.advertise("chat-room", ttl === undefined ? undefined : { ttl }))
+            )
+            .pipe(
+              Effect.map(({ ttl, peers }) => {
+                // the announcement reached the k closest of 50 servers
+                expect(peers).toBe(20)
+                return ttl
+              })
+            )
         const findPeers = (index: number, namespace: string, limit?: number) =>
           nodes[index]
             .run(Effect.flatMap(ContentRouting, (c) => Stream.runCollect(c.findPeers(namespace, { limit }))))
@@ -63,7 +71,8 @@ describe("namespace discovery", () => {
         { size: 4 },
         contentRoutingLayer({ provideValidity: "1 hour", reprovideInterval: "30 minutes" })
       )
-      const ttl = yield* sim.nodes[0].run(Effect.flatMap(ContentRouting, (c) => c.advertise("short")))
+      const { ttl, peers } = yield* sim.nodes[0].run(Effect.flatMap(ContentRouting, (c) => c.advertise("short")))
+      expect(peers).toBe(3)
       expect(Duration.toMillis(ttl)).toBe(Duration.toMillis(Duration.hours(1)))
       const error = yield* Effect.flip(
         sim.nodes[0].run(Effect.flatMap(ContentRouting, (c) => Stream.runDrain(c.findPeers("short", { limit: 1.5 }))))

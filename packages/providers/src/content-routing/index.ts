@@ -1,4 +1,5 @@
 export * from "./content-routing.js"
+export * from "./errors.js"
 export * from "./handlers.js"
 export * from "./layer.js"
 export * from "./namespace.js"
