@@ -160,7 +160,10 @@ export interface LowPeersFixReport {
 
 /** The account of {@link RefreshManagerShape.bootstrap}. */
 export interface BootstrapReport {
-  /** Bootstrap peers connected to and offered to the table. */
+  /**
+   * Bootstrap peers connected to and offered to the table; with no
+   * bootstrap peers configured, the connected DHT servers offered instead.
+   */
   readonly connected: ReadonlyArray<PeerId>
   /** Bootstrap peers that could not be reached, with why. */
   readonly failed: ReadonlyArray<{ readonly peer: PeerId; readonly error: RequestError }>
@@ -196,7 +199,10 @@ export interface RefreshManagerShape {
    * place), then, unless `quickConnectOnly`, runs a forced refresh. With
    * `periodicRefreshInterval` the periodic refresh is (re)started with
    * that period (a zero, negative or infinite period is a defect).
-   * Unreachable bootstrap peers are reported, not failed on.
+   * Unreachable bootstrap peers are reported, not failed on. With no
+   * bootstrap peers configured it joins through the current connections:
+   * it waits (at most the peer timeout) for identify to tell which of them
+   * serve the DHT, and offers those.
    */
   readonly bootstrap: (options?: BootstrapOptions) => Effect.Effect<BootstrapReport>
   /** The current status. */
@@ -560,6 +566,17 @@ const makeRefreshManager = (config: RefreshConfig) =>
         yield* FiberHandle.run(periodic, Effect.zipRight(Deferred.await(startupDone), loop))
       })
 
+    /** The connected DHT servers, once identify has told which connected peers are ones, offered to the table. */
+    const joinThroughConnections = Effect.gen(function* () {
+      const peers = yield* network.connectedPeers
+      yield* network.awaitIdentified(peers).pipe(Effect.timeout(settings.peerTimeoutMillis), Effect.ignore)
+      const servers = yield* network.connectedServers
+      const offered = yield* Effect.forEach(servers, (peer) =>
+        Effect.map(table.tryAdd(peer), (added) => (added ? Option.some(peer.id) : Option.none<PeerId>()))
+      )
+      return Option.reduceCompact(offered, [] as Array<PeerId>, (acc, id) => [...acc, id])
+    })
+
     const bootstrap = (options: BootstrapOptions = {}): Effect.Effect<BootstrapReport> =>
       Effect.gen(function* () {
         let period: number | undefined
@@ -568,6 +585,12 @@ const makeRefreshManager = (config: RefreshConfig) =>
           if (!(period > 0 && Number.isFinite(period))) {
             return yield* Effect.dieMessage("periodicRefreshInterval must be a positive, finite duration")
           }
+        }
+        if (settings.bootstrapPeers.length === 0) {
+          const joined = yield* joinThroughConnections
+          const full = options.quickConnectOnly === true ? Option.none() : Option.some(yield* refresh({ force: true }))
+          if (period !== undefined) yield* startPeriodic(period)
+          return { connected: joined, failed: [], refresh: full } satisfies BootstrapReport
         }
         const dials = yield* Effect.forEach(
           settings.bootstrapPeers,
