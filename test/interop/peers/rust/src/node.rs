@@ -14,7 +14,7 @@ use libp2p::{
     identity::Keypair,
     kad::{
         self, GetProvidersOk, GetRecordError, GetRecordOk, Mode, ProgressStep, QueryId,
-        QueryResult, Quorum, Record, RecordKey,
+        QueryResult, Quorum, Record, RecordKey, store::RecordStore,
     },
     noise, ping,
     swarm::{
@@ -162,6 +162,8 @@ impl Node {
                     // peers enter the routing table only through `add_address`, called when
                     // identify reports that they serve the DHT protocol (see `identified`)
                     .set_kbucket_inserts(kad::BucketInserts::Manual)
+                    // inbound records and provider records are stored by `inbound`
+                    .set_record_filtering(kad::StoreInserts::FilterBoth)
                     // `get` corrects outdated peers itself
                     .set_caching(kad::Caching::Disabled);
                 let mut kad =
@@ -424,6 +426,9 @@ impl Node {
                 step,
                 ..
             })) => self.progressed(id, result, step),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::InboundRequest { request })) => {
+                self.inbound(request)
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
@@ -471,6 +476,28 @@ impl Node {
         self.connecting = waiting;
         for connect in done {
             respond(&connect.id, Ok(json!({})));
+        }
+    }
+
+    /// Stores what a PUT_VALUE or ADD_PROVIDER brought: records only when
+    /// valid and not worse than the stored one (the store decides).
+    fn inbound(&mut self, request: kad::InboundRequest) {
+        let store = self.swarm.behaviour_mut().kad.store_mut();
+        match request {
+            kad::InboundRequest::PutRecord {
+                record: Some(record),
+                ..
+            } => {
+                let _ = store.put(record);
+            }
+            kad::InboundRequest::AddProvider {
+                record: Some(record),
+            } => {
+                if let Err(e) = store.add_provider(record) {
+                    eprintln!("provider record not stored: {e}");
+                }
+            }
+            _ => {}
         }
     }
 

@@ -1,16 +1,17 @@
 //! Record validation as PROTOCOL.md asks for it: the `/test` namespace
 //! (`v<digits>:<text>`, highest version wins, see
 //! test/interop/support/validator.ts) and `/pk` (the value is the public key
-//! whose peer ID is the key's multihash). `/ipns` is not validated here: there
-//! is no maintained IPNS crate for rust-libp2p, so those records are refused
-//! as "unsupported".
+//! whose peer ID is the key's multihash). `/ipns` is not validated here:
+//! rust-libp2p has no IPNS support, so those records are refused as
+//! "unsupported".
 //!
-//! rust-libp2p's kad stores inbound PUT_VALUE records through its
-//! `RecordStore`. [`ValidatingStore`] wraps the memory store and refuses
-//! invalid records there, so kad ends the stream without an answer, as the
-//! other implementations do. (`StoreInserts::FilterBoth` would hand records
-//! to the program instead, but kad then echoes every record, also the
-//! refused ones.)
+//! Inbound PUT_VALUE records reach the program (`StoreInserts::FilterBoth`),
+//! which stores them in a [`ValidatingStore`]; kad itself then answers with
+//! the usual echo, also for a record the store refused. The store could
+//! refuse records itself under `StoreInserts::Unfiltered`, but kad 0.49 then
+//! leaves the refused request's stream open for as long as the connection
+//! lives (its reset never wakes the stream), and after 32 of them it drops
+//! every new DHT stream of that connection.
 
 use std::borrow::Cow;
 
@@ -77,6 +78,7 @@ pub fn select(key: &[u8], values: &[&[u8]]) -> usize {
 
 /// A memory store that refuses records [`validate`] rejects and keeps a
 /// stored record that is better than a new one (as go-libp2p-kad-dht does).
+/// Local puts go through it too.
 pub struct ValidatingStore {
     inner: MemoryStore,
 }
@@ -103,14 +105,13 @@ impl RecordStore for ValidatingStore {
                 "refusing record {:?}: {reason}",
                 String::from_utf8_lossy(record.key.as_ref())
             );
-            // The store's error type has no "invalid" case; kad only logs it
-            // and ends the stream of the PUT_VALUE without answering.
+            // the store's error type has no "invalid" case
             return Err(StoreError::ValueTooLarge);
         }
         if let Some(stored) = self.inner.get(&record.key) {
             let key = record.key.to_vec();
             if select(&key, &[&record.value, &stored.value]) == 1 {
-                // the stored record wins; kad still echoes the one it was sent
+                // the stored record wins (kad has echoed the one it was sent)
                 return Ok(());
             }
         }
