@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { kadIdOfKey, MemoryNetworkHub, MessageType, type PeerInfo } from "@effect-kad/core"
+import { kadIdOfKey, MaxRetriesExceededException, MemoryNetworkHub, MessageType, type PeerInfo } from "@effect-kad/core"
 import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
-import { Effect, Fiber, Option, TestClock } from "effect"
+import { Chunk, Effect, Fiber, Option, Stream, TestClock } from "effect"
+import { makeSimulation, PeerRouting } from "../src/index.js"
 import { type QueryOutcome, ResponseTimes, runLookup } from "../src/lookup/index.js"
 
 const newPeerIds = (n: number) =>
@@ -197,6 +198,35 @@ describe("silent and slow nodes of the in-memory network", () => {
       const started = Date.now()
       yield* askerNet.request(slow, ping, { timeoutMillis: 2_000 })
       expect(Date.now() - started).toBeGreaterThanOrEqual(190)
+    })
+  )
+})
+
+describe("retries: direct requests only", () => {
+  it.scopedLive("maxRetryAttempts applies to a direct request; a lookup asks a silent peer once", () =>
+    Effect.gen(function* () {
+      const sim = yield* makeSimulation({
+        size: 4,
+        requestTimeoutMillis: 200,
+        retry: { maxAttempts: 3, initialBackoff: "10 millis", maxBackoff: "10 millis", backoffFactor: 1 }
+      })
+      const [asker, silent] = sim.nodes
+      sim.hub.setBehaviour(silent.id, { _tag: "silent" })
+      const before = sim.hub.stats.requests
+      const error = yield* asker.run(
+        Effect.flatMap(PeerRouting, (r) =>
+          Effect.flip(r.request(silent.id, { type: MessageType.PING, closerPeers: [], providerPeers: [] }))
+        )
+      )
+      expect(error).toBeInstanceOf(MaxRetriesExceededException)
+      expect((error as MaxRetriesExceededException).attempts).toBe(3)
+      expect(sim.hub.stats.requests - before).toBe(3)
+
+      const events = yield* asker.run(
+        Effect.flatMap(PeerRouting, (r) => Stream.runCollect(r.getClosestPeersStream(silent.id.toMultihash().bytes)))
+      )
+      const sentToSilent = Chunk.toArray(events).filter((e) => e._tag === "QuerySent" && e.peer.equals(silent.id))
+      expect(sentToSilent.length).toBeLessThanOrEqual(1)
     })
   )
 })
