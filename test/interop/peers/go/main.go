@@ -144,7 +144,6 @@ func (p *peerProcess) emit(line map[string]any) {
 func (p *peerProcess) serve(in io.Reader) {
 	scanner := bufio.NewScanner(in)
 	scanner.Buffer(make([]byte, 0, 64*1024), maxLine)
-	var pending sync.WaitGroup
 	for scanner.Scan() {
 		line := strings.TrimSpace(scanner.Text())
 		if line == "" {
@@ -160,11 +159,7 @@ func (p *peerProcess) serve(in io.Reader) {
 			p.emit(map[string]any{"id": req.ID, "ok": true})
 			return
 		}
-		pending.Add(1)
-		go func() {
-			defer pending.Done()
-			p.answer(req)
-		}()
+		go p.answer(req)
 	}
 	if err := scanner.Err(); err != nil {
 		fmt.Fprintf(os.Stderr, "interop-peer-go: reading stdin: %v\n", err)
