@@ -176,8 +176,14 @@ const makeValues = Effect.gen(function* () {
   const self = network.self
 
   const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
+  const noProgress: QueryProgress = { sent: () => undefined }
 
-  /** Sends PUT_VALUE to each peer in parallel; answers those that echoed the record. */
+  /**
+   * Sends PUT_VALUE to each peer in parallel; answers those that echoed the
+   * record. One attempt each, as go-libp2p-kad-dht makes: a peer that
+   * resets the stream has refused the record, and asking again only delays
+   * the put (a pooled stream the peer had closed is still reopened once).
+   */
   const putToPeers = (record: DhtRecord, peers: ReadonlyArray<PeerId>) => {
     const message: Message = {
       type: MessageType.PUT_VALUE,
@@ -190,7 +196,7 @@ const makeValues = Effect.gen(function* () {
       Effect.forEach(
         peers,
         (peer) =>
-          routing.request(peer, message).pipe(
+          routing.query(peer, message, noProgress).pipe(
             Effect.map((response) => (echoes(response, record) ? Option.some(peer) : Option.none())),
             Effect.catchAll((error) =>
               Effect.logDebug("PUT_VALUE failed").pipe(
