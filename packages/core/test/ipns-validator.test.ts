@@ -9,7 +9,7 @@ import { ipnsSelector as referenceSelector } from "ipns/selector"
 import { ipnsValidator as referenceValidator } from "ipns/validator"
 import { CID } from "multiformats/cid"
 import { InvalidRecordError } from "../src/errors.js"
-import { defaultValidator } from "../src/record/default-validators.js"
+import { defaultValidator, withDefaultNamespaces } from "../src/record/default-validators.js"
 import {
   createIpnsRecord,
   createIpnsRecordWithExpiration,
@@ -22,7 +22,7 @@ import {
   makeIpnsValidator
 } from "../src/record/ipns.js"
 import { IpnsEntry } from "../src/record/ipns-entry.js"
-import { selectRecord, type Validator, validateRecord } from "../src/record/validator.js"
+import { NamespacedValidator, selectRecord, type Validator, validateRecord } from "../src/record/validator.js"
 
 const PATH = "/ipfs/bafkqac3jobxhgidsn5rww4yk"
 const HOUR = 60 * 60 * 1000
@@ -511,6 +511,35 @@ describe("defaultValidator", () => {
       expect((yield* oursRejects(keyOf(privateKey), past, validator)).reason).toBe("record expired")
       const unknown = yield* oursRejects(text.encode("/myapp/x"), bytes, validator)
       expect(unknown.reason).toBe("no validator for namespace 'myapp'")
+    })
+  )
+
+  it.effect("an application's NamespacedValidator keeps the /pk and /ipns defaults unless it replaces them", () =>
+    Effect.gen(function* () {
+      const privateKey = yield* ed25519
+      const bytes = yield* Effect.promise(() => createIpnsRecord(privateKey, PATH, 1n, HOUR))
+      const refuseAll: Validator = {
+        validate: () => {
+          throw new Error("refused by the application")
+        },
+        select: () => 0
+      }
+      const app = new NamespacedValidator({ myapp: refuseAll })
+      const combined = withDefaultNamespaces(app)
+      // /ipns/ still validated by the default, /myapp/ by the application
+      yield* ours(combined, keyOf(privateKey), bytes)
+      yield* oursRejects(text.encode("/myapp/x"), bytes, combined)
+      // a namespace registered later is routed to the application too
+      app.addValidator("later", refuseAll)
+      yield* oursRejects(text.encode("/later/x"), bytes, combined)
+      expect((yield* oursRejects(text.encode("/none/x"), bytes, combined)).reason).toBe(
+        "no validator for namespace 'none'"
+      )
+      // registering ipns replaces the default
+      app.addValidator("ipns", refuseAll)
+      yield* oursRejects(keyOf(privateKey), bytes, combined)
+      // a validator that is not namespaced routes everything itself
+      expect(withDefaultNamespaces(refuseAll)).toBe(refuseAll)
     })
   )
 

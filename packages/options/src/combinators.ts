@@ -126,8 +126,11 @@ export const providerStore = (store: ProviderStoreLike): DHTOption => make({ pro
 export const datastore = (store: Datastore): DHTOption => make({ datastore: store })
 
 /**
- * Sets the record validator, replacing the defaults: a `Validator` (such
- * as a `NamespacedValidator`) or a record of namespace to validator.
+ * Sets the record validator: a `NamespacedValidator` or a record of
+ * namespace to validator, whose namespaces are added to the default `/pk`
+ * and `/ipns` ones (registering `pk` or `ipns` replaces that default, as
+ * go-libp2p-kad-dht's `NamespacedValidator` option does); any other
+ * `Validator` routes every key itself and replaces the defaults.
  *
  * @example
  * ```ts

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { InvalidOptionError, Network, Validator } from "@effect-kad/core"
+import { type InvalidOptionError, type Network, type Validator, withDefaultNamespaces } from "@effect-kad/core"
 import type { PeerRouting, RpcHandlers } from "@effect-kad/routing"
 import type { Duration } from "effect"
 import { Layer } from "effect"
@@ -20,7 +20,11 @@ export interface ValuesConfig {
   readonly maxRecordAge: Duration.DurationInput
   /** Where records live; default an in-memory datastore. Use e.g. `datastore-level` for durability. */
   readonly datastore?: Datastore
-  /** The record validator; default `/pk` and `/ipns` (core's `defaultValidator()`). */
+  /**
+   * The record validator; default `/pk` and `/ipns` (core's `defaultValidator()`).
+   * A `NamespacedValidator` adds its namespaces to those two (and may
+   * replace them by registering `pk` or `ipns`), as go's option does.
+   */
   readonly validator?: Validator
   /** Time between sweeps of expired records; default 1 h. */
   readonly cleanupInterval?: Duration.DurationInput
@@ -41,7 +45,9 @@ export const valuesLayer = (
   config: ValuesConfig
 ): Layer.Layer<RecordValidator | RecordStore | Values, InvalidOptionError, PeerRouting | RpcHandlers | Network> => {
   const base = Layer.merge(
-    config.validator === undefined ? RecordValidator.Default : RecordValidator.layer(config.validator),
+    config.validator === undefined
+      ? RecordValidator.Default
+      : RecordValidator.layer(withDefaultNamespaces(config.validator)),
     RecordStore.layer({
       maxRecordAge: config.maxRecordAge,
       datastore: config.datastore,
