@@ -174,24 +174,6 @@ const expectProviderStored = (net: ThreeWayNetworkShape, server: ThreeWayNode, c
     "10 seconds"
   )
 
-/**
- * Runs `stored` for every server of `storers` (the other side's servers
- * among the k closest by XOR) and fails if more than one of them never
- * holds the record. One may be missed on a loaded machine: a js writer
- * sends to the k closest peers its own lookup returned, and under load js
- * writes have missed one rust server among the true k closest, with no
- * QUERY_ERROR about it (README, rust-libp2p section).
- */
-const allButOneStore = (
-  storers: ReadonlyArray<ThreeWayNode>,
-  stored: (server: ThreeWayNode) => Effect.Effect<void, InteropError>
-) =>
-  Effect.gen(function* () {
-    const outcomes = yield* Effect.forEach(storers, (server) => Effect.either(stored(server)), { concurrency: 4 })
-    const missing = outcomes.flatMap((outcome) => (Either.isLeft(outcome) ? [outcome.left.message] : []))
-    expect(missing.length, missing.join("; ")).toBeLessThanOrEqual(1)
-  })
-
 /** Waits until `anchor` has `peer` in its routing table. */
 const admitted = (anchor: ThreeWayNode, peer: PeerId) =>
   eventually(
@@ -296,53 +278,6 @@ describe.runIf(suiteCanRun("rust-libp2p interop", ["cargo"]))("rust-libp2p kad (
         30_000
       )
 
-      /**
-       * A target that joins after the network settled, known only to the
-       * server of `anchorImpl` closest to it (so that the searcher's lookup
-       * surely asks that anchor): the searcher learns the target's
-       * addresses only from a FIND_NODE answer the anchor's implementation
-       * wrote, and a rust searcher from the target's own answer.
-       */
-      const findPeerCases: ReadonlyArray<
-        readonly [searcher: Pick, anchorImpl: "ours" | "js" | "rust", targetImpl: "ours" | "js"]
-      > = [
-        [firstOfEachKind[0], "rust", "js"],
-        [firstOfEachKind[1], "rust", "js"],
-        [firstOfEachKind[2], "rust", "ours"],
-        [firstOfEachKind[3], "rust", "ours"],
-        [firstOfEachKind[4], "ours", "js"],
-        [firstOfEachKind[5], "ours", "js"],
-        [firstOfEachKind[4], "js", "ours"],
-        [firstOfEachKind[5], "js", "ours"]
-      ]
-      for (const [[label, pickSearcher], anchorImpl, targetImpl] of findPeerCases) {
-        it.effect(
-          `findPeer from ${label} reaches a late ${targetImpl} server known only to a ${anchorImpl} server`,
-          () =>
-            Effect.gen(function* () {
-              const net = yield* ThreeWayNetwork
-              const searcher = pickSearcher(net)
-              const target = yield* startNode(targetImpl, `late-${targetImpl}-for-${searcher.name}`, "server")
-              const key = target.peerId.toMultihash().bytes
-              const kind = anchorImpl === "rust" ? net.external : anchorImpl === "ours" ? net.ours : net.js
-              const nearest = byDistance(
-                key,
-                kind.servers.map((s) => s.peerId)
-              )[0]
-              const anchor = kind.servers.find((s) => s.peerId.equals(nearest))!
-              yield* connect(target, anchor)
-              yield* admitted(anchor, target.peerId)
-
-              const found = yield* searcher.findPeer(target.peerId)
-              expect(Option.isSome(found), `${searcher.name} finds ${target.name} via ${anchor.name}`).toBe(true)
-              const info = Option.getOrThrow(found)
-              expect(info.id.equals(target.peerId)).toBe(true)
-              expect(tcpPorts(info.multiaddrs)).toEqual(tcpPorts(target.addresses()))
-            }).pipe(Effect.scoped),
-          45_000
-        )
-      }
-
       it.effect(
         "findPeer from rust for a peer nobody knows ends empty",
         () =>
@@ -372,7 +307,10 @@ describe.runIf(suiteCanRun("rust-libp2p interop", ["cargo"]))("rust-libp2p kad (
               const getters = counterparts(net, putter)
               const storers = closestServers(net, key).filter((s) => getters.includes(s))
               expect(storers.length).toBeGreaterThan(0)
-              yield* allButOneStore(storers, (server) => expectStored(net, server, key, value))
+              yield* Effect.forEach(storers, (server) => expectStored(net, server, key, value), {
+                discard: true,
+                concurrency: 4
+              })
               const got = yield* Effect.forEach(
                 getters,
                 (getter) => Effect.map(getter.get(key), (v) => [getter.name, text(Option.getOrUndefined(v))] as const),
@@ -516,7 +454,10 @@ describe.runIf(suiteCanRun("rust-libp2p interop", ["cargo"]))("rust-libp2p kad (
               const finders = counterparts(net, provider)
               const storers = closestServers(net, cid.multihash.bytes).filter((s) => finders.includes(s))
               expect(storers.length).toBeGreaterThan(0)
-              yield* allButOneStore(storers, (server) => expectProviderStored(net, server, cid, provider))
+              yield* Effect.forEach(storers, (server) => expectProviderStored(net, server, cid, provider), {
+                discard: true,
+                concurrency: 4
+              })
               const ports = tcpPorts(provider.addresses())
               const found = yield* Effect.forEach(
                 finders,
@@ -566,6 +507,56 @@ describe.runIf(suiteCanRun("rust-libp2p interop", ["cargo"]))("rust-libp2p kad (
           }),
         30_000
       )
+
+      /**
+       * A target that joins after the network settled, known only to the
+       * server of `anchorImpl` closest to it (so that the searcher's lookup
+       * surely asks that anchor): the searcher learns the target's
+       * addresses only from a FIND_NODE answer the anchor's implementation
+       * wrote, and a rust searcher from the target's own answer. Late
+       * servers stop after their test and stay in routing tables as dead
+       * entries, so these tests come after those that expect exactly the
+       * 20 closest live servers.
+       */
+      const findPeerCases: ReadonlyArray<
+        readonly [searcher: Pick, anchorImpl: "ours" | "js" | "rust", targetImpl: "ours" | "js"]
+      > = [
+        [firstOfEachKind[0], "rust", "js"],
+        [firstOfEachKind[1], "rust", "js"],
+        [firstOfEachKind[2], "rust", "ours"],
+        [firstOfEachKind[3], "rust", "ours"],
+        [firstOfEachKind[4], "ours", "js"],
+        [firstOfEachKind[5], "ours", "js"],
+        [firstOfEachKind[4], "js", "ours"],
+        [firstOfEachKind[5], "js", "ours"]
+      ]
+      for (const [[label, pickSearcher], anchorImpl, targetImpl] of findPeerCases) {
+        it.effect(
+          `findPeer from ${label} reaches a late ${targetImpl} server known only to a ${anchorImpl} server`,
+          () =>
+            Effect.gen(function* () {
+              const net = yield* ThreeWayNetwork
+              const searcher = pickSearcher(net)
+              const target = yield* startNode(targetImpl, `late-${targetImpl}-for-${searcher.name}`, "server")
+              const key = target.peerId.toMultihash().bytes
+              const kind = anchorImpl === "rust" ? net.external : anchorImpl === "ours" ? net.ours : net.js
+              const nearest = byDistance(
+                key,
+                kind.servers.map((s) => s.peerId)
+              )[0]
+              const anchor = kind.servers.find((s) => s.peerId.equals(nearest))!
+              yield* connect(target, anchor)
+              yield* admitted(anchor, target.peerId)
+
+              const found = yield* searcher.findPeer(target.peerId)
+              expect(Option.isSome(found), `${searcher.name} finds ${target.name} via ${anchor.name}`).toBe(true)
+              const info = Option.getOrThrow(found)
+              expect(info.id.equals(target.peerId)).toBe(true)
+              expect(tcpPorts(info.multiaddrs)).toEqual(tcpPorts(target.addresses()))
+            }).pipe(Effect.scoped),
+          45_000
+        )
+      }
 
       it.effect(
         "/pk records pass both ways; rust makes no IPNS record and calls IPNS validation unsupported",
