@@ -31,6 +31,9 @@ type result = map[string]any
 var b64 = base64.StdEncoding
 
 func (p *peerProcess) dispatch(ctx context.Context, req request) (result, error) {
+	if answer, handled, err := p.benchDispatch(ctx, req); handled {
+		return answer, err
+	}
 	switch req.Cmd {
 	case "addrs":
 		return result{"addrs": p.addrStrings()}, nil

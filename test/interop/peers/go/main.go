@@ -37,15 +37,17 @@ func main() {
 	mode := flag.String("mode", "server", "server or client")
 	prefix := flag.String("protocol-prefix", "/ipfs", "DHT protocol prefix: /ipfs gives /ipfs/kad/1.0.0")
 	listen := flag.String("listen", "/ip4/127.0.0.1/tcp/0", "listen multiaddr")
+	bench := flag.Bool("bench", false, "benchmarks: a permissive /bench/ namespace and a count of the DHT messages sent")
+	noAutoRefresh := flag.Bool("no-auto-refresh", false, "no routing-table refresh in the background")
 	flag.Parse()
 
-	if err := run(*mode, *prefix, *listen); err != nil {
+	if err := run(*mode, *prefix, *listen, *bench, *noAutoRefresh); err != nil {
 		fmt.Fprintf(os.Stderr, "interop-peer-go: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(mode, prefix, listen string) error {
+func run(mode, prefix, listen string, bench, noAutoRefresh bool) error {
 	var dhtMode dht.ModeOpt
 	switch mode {
 	case "server":
@@ -82,13 +84,23 @@ func run(mode, prefix, listen string) error {
 		dht.RoutingTableFilter(func(_ any, _ peer.ID) bool { return true }),
 		dht.AddressFilter(nil),
 	}
-	kad, err := dht.New(h, options...)
+	var sent *outboundCount
+	dhtHost := h
+	if bench {
+		sent = &outboundCount{}
+		dhtHost = &countingHost{Host: h, protocol: kadProtocol, count: sent}
+		options = append(options, dht.NamespacedValidator(benchNamespace, permissiveValidator{}))
+	}
+	if noAutoRefresh {
+		options = append(options, dht.DisableAutoRefresh())
+	}
+	kad, err := dht.New(dhtHost, options...)
 	if err != nil {
 		_ = h.Close()
 		return fmt.Errorf("starting DHT: %w", err)
 	}
 
-	p := &peerProcess{host: h, dht: kad, protocol: kadProtocol, out: bufio.NewWriter(os.Stdout)}
+	p := &peerProcess{host: h, dht: kad, protocol: kadProtocol, sent: sent, out: bufio.NewWriter(os.Stdout)}
 	addrs := make([]string, 0)
 	for _, a := range h.Addrs() {
 		addrs = append(addrs, a.String())
@@ -105,6 +117,8 @@ type peerProcess struct {
 	host     host.Host
 	dht      *dht.IpfsDHT
 	protocol protocol.ID
+	// sent counts the DHT messages this node sends (--bench only, else nil)
+	sent *outboundCount
 
 	mu  sync.Mutex
 	out *bufio.Writer
@@ -125,6 +139,8 @@ type request struct {
 	Seq             uint64          `json:"seq"`
 	ValiditySeconds float64         `json:"validitySeconds"`
 	Bytes           string          `json:"bytes"`
+	Peers           []peerArg       `json:"peers"`
+	Providers       []peerArg       `json:"providers"`
 }
 
 // emit writes one JSON line to stdout.
