@@ -4,7 +4,10 @@
  * the first provider and to the end of the lookup) and put/get, in a
  * network of N real libp2p nodes on 127.0.0.1 (TCP, Noise, Yamux) in this
  * process: one network of effect-kad nodes and one of @libp2p/kad-dht
- * nodes, each N = 25 and N = 100.
+ * nodes, each N = 25 and N = 100; and, as the reference, one network of
+ * go-libp2p-kad-dht nodes of each size, every go node its own process (the
+ * go peer program of the interop suite, see bench/support/go-nodes.ts),
+ * driven through its stdin/stdout commands.
  *
  * Both networks are wired alike: node i dials three earlier nodes picked by
  * a seeded PRNG, then every node looks itself up (as a node does after
@@ -12,19 +15,24 @@
  * on targets) picked by the same seeded PRNG, so both implementations do
  * the same sequence of work in a same-shaped network. Messages are counted
  * as the origin writes them on its outbound DHT streams (see
- * bench/support/dht-nodes.ts), the same way for both.
+ * bench/support/dht-nodes.ts; the go peer counts the same way), alike for
+ * all three.
  *
  * @module
  */
 import { compareDistance, kadIdOfKey, kadIdOfPeer } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
+import type { Multiaddr } from "@multiformats/multiaddr"
+import type { Libp2p } from "libp2p"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
 import type { BarChart, ResultTable, Suite, SuiteContext, SuiteResult } from "./lib/suite.js"
 import { formatRatio } from "./lib/table.js"
 import { type BenchNode, startBenchNode } from "./support/dht-nodes.js"
-import { connectHosts, type Impl, implName, kadDhtVersion, OURS, stopHosts, THEIRS } from "./support/hosts.js"
+import { startGoBenchNode } from "./support/go-nodes.js"
+import { buildGoPeer, GO, goDhtVersion } from "./support/go-peer.js"
+import { connectHosts, type Impl, kadDhtVersion, OURS, stopHosts, THEIRS } from "./support/hosts.js"
 import { loadNote, randomIndex, seededRandom, summarize } from "./support/stats.js"
 
 /** Earlier nodes each newcomer dials. */
@@ -59,6 +67,62 @@ const OPERATIONS = [
 ] as const
 type Operation = (typeof OPERATIONS)[number]
 
+/** The three DHTs measured: this project's, @libp2p/kad-dht and go-libp2p-kad-dht. */
+type Contender = Impl | "go"
+const CONTENDERS: ReadonlyArray<Contender> = ["ours", "theirs", "go"]
+const implName = (c: Contender): string => (c === "ours" ? OURS : c === "theirs" ? THEIRS : GO)
+
+/** A node of any of the three, driven the same way (a js BenchNode or a go process). */
+interface OpNode {
+  readonly impl: Contender
+  readonly peerId: PeerId
+  /** The js host; undefined for go. */
+  readonly host: Libp2p | undefined
+  /** Its listen addresses, with `/p2p/<id>`. */
+  readonly addresses: () => ReadonlyArray<Multiaddr>
+  /** DHT messages written and streams opened by the node since it started. */
+  readonly counts: () => Promise<{ readonly messages: number; readonly streams: number }>
+  /** Dials `to` and waits for identify. */
+  readonly connect: (to: OpNode) => Promise<void>
+  readonly findPeer: BenchNode["findPeer"]
+  readonly getClosestPeers: BenchNode["getClosestPeers"]
+  readonly provide: BenchNode["provide"]
+  readonly findProviders: BenchNode["findProviders"]
+  /** go only: a separate lookup stopped at the first provider (the js nodes time the first provider within findProviders). */
+  readonly findFirstProvider: ((cid: CID, provider: PeerId) => Promise<boolean>) | undefined
+  readonly put: BenchNode["put"]
+  readonly get: BenchNode["get"]
+  readonly stop: () => Promise<void>
+}
+
+const jsNode = (node: BenchNode): OpNode => ({
+  impl: node.impl,
+  peerId: node.peerId,
+  host: node.host,
+  addresses: () => node.host.getMultiaddrs(),
+  counts: async () => ({ messages: node.sent.messages, streams: node.sent.streams }),
+  connect: (to) => connectHosts(node.host, to.host!),
+  findPeer: node.findPeer,
+  getClosestPeers: node.getClosestPeers,
+  provide: node.provide,
+  findProviders: node.findProviders,
+  findFirstProvider: undefined,
+  put: node.put,
+  get: node.get,
+  stop: () => stopHosts([node.host])
+})
+
+const startOpNode = async (impl: Contender, goBinary: () => Promise<string>): Promise<OpNode> => {
+  if (impl !== "go") return jsNode(await startBenchNode(impl))
+  const node = await startGoBenchNode(await goBinary())
+  return {
+    ...node,
+    host: undefined,
+    addresses: () => node.addresses,
+    connect: (to) => node.connect(to.peerId, to.addresses())
+  }
+}
+
 /** One timed operation. */
 interface Sample {
   readonly millis: number
@@ -69,7 +133,7 @@ interface Sample {
 }
 
 interface NetworkResult {
-  readonly impl: Impl
+  readonly impl: Contender
   readonly size: number
   readonly startMillis: number
   readonly joinMillis: number
@@ -94,13 +158,22 @@ const forEachLimit = async <A>(items: ReadonlyArray<A>, limit: number, f: (item:
 }
 
 /** Starts `size` nodes and wires them: node i dials {@link CONTACTS} earlier nodes chosen by the seeded PRNG. */
-const buildNetwork = async (context: SuiteContext, impl: Impl, size: number, seed: number) => {
+const buildNetwork = async (
+  context: SuiteContext,
+  impl: Contender,
+  size: number,
+  seed: number,
+  goBinary: () => Promise<string>
+) => {
   const started = performance.now()
-  const nodes: Array<BenchNode> = []
+  const nodes: Array<OpNode> = []
   try {
     while (nodes.length < size) {
       const batch = Math.min(10, size - nodes.length)
-      nodes.push(...(await Promise.all(Array.from({ length: batch }, () => startBenchNode(impl)))))
+      const settled = await Promise.allSettled(Array.from({ length: batch }, () => startOpNode(impl, goBinary)))
+      for (const s of settled) if (s.status === "fulfilled") nodes.push(s.value)
+      const failed = settled.find((s) => s.status === "rejected")
+      if (failed !== undefined) throw failed.reason
     }
     // the graph is drawn first, so that dialling several nodes' contacts at once leaves it the same
     const random = seededRandom(seed)
@@ -110,9 +183,9 @@ const buildNetwork = async (context: SuiteContext, impl: Impl, size: number, see
       while (contacts.size < Math.min(CONTACTS, i)) contacts.add(randomIndex(random, i))
       for (const c of contacts) links.push([i, c])
     }
-    await forEachLimit(links, WIRE_CONCURRENCY, ([from, to]) => connectHosts(nodes[from].host, nodes[to].host))
+    await forEachLimit(links, WIRE_CONCURRENCY, ([from, to]) => nodes[from].connect(nodes[to]))
   } catch (error) {
-    await stopHosts(nodes.map((n) => n.host))
+    await stopNodes(nodes)
     throw error
   }
   const startMillis = performance.now() - started
@@ -128,10 +201,14 @@ const buildNetwork = async (context: SuiteContext, impl: Impl, size: number, see
   return { nodes, startMillis, joinMillis }
 }
 
-/** Times one operation on `node` and counts the DHT messages it sent meanwhile. */
-const timed = async (node: BenchNode, run: () => Promise<boolean>): Promise<Sample> => {
-  const messages = node.sent.messages
-  const streams = node.sent.streams
+/** Stops every node, all at once (each stop is bounded). */
+const stopNodes = async (nodes: ReadonlyArray<OpNode>): Promise<void> => {
+  await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)))
+}
+
+/** Times one operation on `node` and counts the DHT messages it sent meanwhile (counts read outside the timing). */
+const timed = async (node: OpNode, run: () => Promise<boolean>): Promise<Sample> => {
+  const before = await node.counts()
   const started = performance.now()
   let ok = false
   try {
@@ -139,28 +216,20 @@ const timed = async (node: BenchNode, run: () => Promise<boolean>): Promise<Samp
   } catch {
     ok = false
   }
-  return {
-    millis: performance.now() - started,
-    messages: node.sent.messages - messages,
-    streams: node.sent.streams - streams,
-    ok
-  }
+  const millis = performance.now() - started
+  const after = await node.counts()
+  return { millis, messages: after.messages - before.messages, streams: after.streams - before.streams, ok }
 }
 
 /** The nodes among the k closest to `key` by XOR distance, found by sorting every node. */
-const trueClosest = (nodes: ReadonlyArray<BenchNode>, key: Uint8Array): Set<BenchNode> => {
+const trueClosest = (nodes: ReadonlyArray<OpNode>, key: Uint8Array): Set<OpNode> => {
   const target = kadIdOfKey(key)
   const ids = new Map(nodes.map((n) => [n, kadIdOfPeer(n.peerId)]))
   return new Set([...nodes].sort((a, b) => compareDistance(ids.get(a)!, ids.get(b)!, target)).slice(0, K))
 }
 
 /** An origin outside the k closest to `key` (which may hold its records locally), other than `not`. */
-const remoteOrigin = (
-  nodes: ReadonlyArray<BenchNode>,
-  key: Uint8Array,
-  not: BenchNode,
-  random: () => number
-): BenchNode => {
+const remoteOrigin = (nodes: ReadonlyArray<OpNode>, key: Uint8Array, not: OpNode, random: () => number): OpNode => {
   const closest = trueClosest(nodes, key)
   const far = nodes.filter((n) => n !== not && !closest.has(n))
   const pool = far.length > 0 ? far : nodes.filter((n) => n !== not)
@@ -175,7 +244,7 @@ const remoteOrigin = (
  */
 const measureOperations = async (
   context: SuiteContext,
-  nodes: ReadonlyArray<BenchNode>,
+  nodes: ReadonlyArray<OpNode>,
   count: number,
   seed: number,
   allowanceMillis: number
@@ -187,7 +256,7 @@ const measureOperations = async (
     i < count && (i < MIN_OPERATIONS || performance.now() < groupStarted + (allowanceMillis * group) / 5)
   const random = seededRandom(seed)
   const pick = () => nodes[randomIndex(random, nodes.length)]
-  const pickOther = (not: BenchNode) => {
+  const pickOther = (not: OpNode) => {
     for (;;) {
       const node = pick()
       if (node !== not) return node
@@ -214,7 +283,7 @@ const measureOperations = async (
     )
   }
   context.log(`${label}: provide (at ${elapsed()})`)
-  const provided: Array<{ cid: CID; provider: BenchNode }> = []
+  const provided: Array<{ cid: CID; provider: OpNode }> = []
   group++
   for (let i = 0; more(i); i++) {
     const provider = pick()
@@ -245,7 +314,12 @@ const measureOperations = async (
       return found
     })
     samples["findProviders (all)"].push(all)
-    if (first !== undefined) samples["findProviders (first)"].push({ ...all, millis: first })
+    const firstProvider = origin.findFirstProvider
+    if (firstProvider !== undefined) {
+      // go hands its providers back at the end of the lookup: its first is a lookup of its own, stopped at one
+      const own = await timed(origin, () => firstProvider(cid, provider.peerId))
+      if (own.ok) samples["findProviders (first)"].push(own)
+    } else if (first !== undefined) samples["findProviders (first)"].push({ ...all, millis: first })
   }
   context.log(`${label}: put/get (at ${elapsed()})`)
   group++
@@ -273,23 +347,24 @@ const measureOperations = async (
 
 const runNetwork = async (
   context: SuiteContext,
-  impl: Impl,
+  impl: Contender,
   size: number,
   count: number,
   seed: number,
-  allowanceMillis: number
+  allowanceMillis: number,
+  goBinary: () => Promise<string>
 ): Promise<NetworkResult> => {
-  const { nodes, startMillis, joinMillis } = await buildNetwork(context, impl, size, seed)
+  const { nodes, startMillis, joinMillis } = await buildNetwork(context, impl, size, seed, goBinary)
   try {
     const samples = await measureOperations(context, nodes, count, seed + 1, allowanceMillis)
     return { impl, size, startMillis, joinMillis, samples }
   } finally {
-    await stopHosts(nodes.map((n) => n.host))
+    await stopNodes(nodes)
   }
 }
 
 /** Predicted start-up plus join time of a network, from the last one built of that implementation (or either). */
-const buildEstimate = (results: ReadonlyArray<NetworkResult>, impl: Impl, size: number): number => {
+const buildEstimate = (results: ReadonlyArray<NetworkResult>, impl: Contender, size: number): number => {
   const previous = results.filter((r) => r.impl === impl).at(-1) ?? results.at(-1)
   if (previous === undefined) return size * BUILD_MILLIS_PER_NODE_GUESS
   // joining costs a little more than linearly: more nodes, longer lookups, more connections each
@@ -300,10 +375,16 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
   const load = loadNote()
   const sizes = context.quick ? [25] : [25, 100]
   const count = context.quick ? 5 : 20
-  // alternate which implementation goes first from one size to the next
+  // reverse the order from one size to the next
   const networks = sizes.flatMap((size, s) =>
-    (s % 2 === 0 ? (["ours", "theirs"] as const) : (["theirs", "ours"] as const)).map((impl) => ({ impl, size }))
+    (s % 2 === 0 ? CONTENDERS : [...CONTENDERS].reverse()).map((impl) => ({ impl, size }))
   )
+  // the go peer program is built (a second or two when warm) the first time a go node starts
+  let goBuild: Promise<string> | undefined
+  const goBinary = () => {
+    goBuild ??= buildGoPeer()
+    return goBuild
+  }
   const results: Array<NetworkResult> = []
   const skipped: Array<string> = []
   // An error no caller can see (a library's background promise or event listener, for example on an aborted
@@ -329,7 +410,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
         continue
       }
       running = `${implName(impl)} × ${size}`
-      results.push(await runNetwork(context, impl, size, count, 1_000 + size, allowance))
+      results.push(await runNetwork(context, impl, size, count, 1_000 + size, allowance, goBinary))
     }
   } finally {
     process.off("unhandledRejection", onStray)
@@ -337,9 +418,9 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
   }
 
   const version = kadDhtVersion()
-  const theirs = `${THEIRS} ${version}`
+  const goVersion = goDhtVersion()
   const measuredSizes = [...new Set(results.map((r) => r.size))]
-  const stat = (impl: Impl, size: number, op: Operation, pick: (samples: ReadonlyArray<Sample>) => number) => {
+  const stat = (impl: Contender, size: number, op: Operation, pick: (samples: ReadonlyArray<Sample>) => number) => {
     const samples = results.find((r) => r.impl === impl && r.size === size)?.samples[op]
     return samples === undefined || samples.length === 0 ? Number.NaN : pick(samples)
   }
@@ -350,10 +431,11 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
   const rows = (make: (size: number, op: Operation) => Array<string | number>) =>
     measuredSizes.flatMap((size) => OPERATIONS.map((op) => make(size, op)))
   const method = [
-    `up to ${count} operations of each kind per network (fewer when the time budget runs short, see the last table), one at a time, origins and targets from a seeded PRNG (the same for both)`,
-    `network: node i dials ${CONTACTS} earlier nodes, then every node looks itself up (${JOIN_CONCURRENCY} at a time); TCP + Noise + Yamux on 127.0.0.1, all nodes in this process`,
-    "findPeer: the target is first removed from the origin's peer store, and kad-dht is asked with useCache: false, so both look it up; both stop at the first answer naming it",
+    `up to ${count} operations of each kind per network (fewer when the time budget runs short, see the last table), one at a time, origins and targets from a seeded PRNG (the same for all three)`,
+    `network: node i dials ${CONTACTS} earlier nodes, then every node looks itself up (${JOIN_CONCURRENCY} at a time); TCP + Noise + Yamux on 127.0.0.1; js nodes all in this process, each go node its own process driven over stdin/stdout (the command round trip is inside go's times)`,
+    "findPeer: the target is first removed from the origin's peer store (js; kad-dht is asked with useCache: false), or go's connections to it are closed (go answers from a live connection), so all look it up; js stop at the first answer naming it, go once it has connected to it",
     "findProviders and get: the origin is outside the 20 nodes closest to the key, so it holds no copy of the record itself",
+    "findProviders (first): js time the first provider within the whole lookup; go returns its providers at the end, so its (first) is a lookup of its own asked for one provider (count 1), which go stops there",
     ...(skipped.length > 0 ? [`not measured (time budget): ${skipped.join(", ")}`] : []),
     stray.length === 0
       ? "no stray errors (raised to no caller) during the run"
@@ -367,26 +449,34 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
         "operation",
         `median: ${OURS}`,
         `median: ${THEIRS}`,
-        "ours / theirs",
+        `median: ${GO}`,
+        "ours / js",
+        "ours / go",
         "p95: ours",
-        "p95: theirs",
-        "ours / theirs (p95)"
+        "p95: js",
+        "p95: go",
+        "ours / js (p95)",
+        "ours / go (p95)"
       ],
       rows: rows((size, op) => {
-        const m = (impl: Impl) => stat(impl, size, op, latency("median"))
-        const p = (impl: Impl) => stat(impl, size, op, latency("p95"))
+        const m = (impl: Contender) => stat(impl, size, op, latency("median"))
+        const p = (impl: Contender) => stat(impl, size, op, latency("p95"))
         return [
           size,
           op,
           m("ours"),
           m("theirs"),
+          m("go"),
           formatRatio(m("ours") / m("theirs")),
+          formatRatio(m("ours") / m("go")),
           p("ours"),
           p("theirs"),
-          formatRatio(p("ours") / p("theirs"))
+          p("go"),
+          formatRatio(p("ours") / p("theirs")),
+          formatRatio(p("ours") / p("go"))
         ]
       }),
-      notes: [...method, `${THEIRS} is ${theirs}`, load]
+      notes: [...method, `js is ${THEIRS} ${version}; go is ${GO} ${goVersion}`, load]
     },
     {
       title: "DHT messages sent per operation by the origin (mean, lower is better)",
@@ -395,19 +485,22 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
         "operation",
         `messages: ${OURS}`,
         `messages: ${THEIRS}`,
-        "ours / theirs",
+        `messages: ${GO}`,
+        "ours / js",
+        "ours / go",
         "streams opened: ours",
-        "streams opened: theirs"
+        "streams opened: js",
+        "streams opened: go"
       ],
       rows: rows((size, op) => {
-        const msg = (impl: Impl) =>
+        const msg = (impl: Contender) =>
           stat(
             impl,
             size,
             op,
             meanOf((s) => s.messages)
           )
-        const str = (impl: Impl) =>
+        const str = (impl: Contender) =>
           stat(
             impl,
             size,
@@ -419,22 +512,25 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
           op,
           msg("ours"),
           msg("theirs"),
+          msg("go"),
           formatRatio(msg("ours") / msg("theirs")),
+          formatRatio(msg("ours") / msg("go")),
           str("ours"),
-          str("theirs")
+          str("theirs"),
+          str("go")
         ]
       }),
       notes: [
-        "messages: framed DHT messages the origin wrote on the streams it opened for /ipfs/kad/1.0.0 during the operation (requests, ADD_PROVIDER, PUT_VALUE); answers it gave others are not counted",
-        "streams: outbound DHT streams it opened meanwhile (effect-kad reuses idle streams, kad-dht opens one per request)",
-        "findProviders (first) counts the messages of the whole lookup, as (all) does"
+        "messages: framed DHT messages the origin wrote on the streams it opened for /ipfs/kad/1.0.0 during the operation (requests, ADD_PROVIDER, PUT_VALUE), background work included; answers it gave others are not counted. js: its connection manager's openStream wrapped; go: the host handed to the DHT wraps NewStream (the go peer's --bench), both splitting what is written into frames",
+        "streams: outbound DHT streams it opened meanwhile (effect-kad and go reuse idle streams per peer, kad-dht opens one per request)",
+        "findProviders (first) counts the messages of the whole lookup for the js DHTs, as (all) does; go's counts its own lookup stopped at one provider"
       ]
     },
     {
       title: "Operations that did what was asked",
-      columns: ["N", "operation", OURS, THEIRS],
+      columns: ["N", "operation", OURS, THEIRS, GO],
       rows: rows((size, op) => {
-        const ok = (impl: Impl) => {
+        const ok = (impl: Contender) => {
           const samples = results.find((r) => r.impl === impl && r.size === size)?.samples[op]
           if (samples === undefined) return "not run"
           // a lookup that never found the provider has no time to first: count against every lookup run
@@ -444,7 +540,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
               : samples.length
           return `${samples.filter((s) => s.ok).length} / ${runs}`
         }
-        return [size, op, ok("ours"), ok("theirs")]
+        return [size, op, ok("ours"), ok("theirs"), ok("go")]
       }),
       notes: [
         "findPeer: the target found; getClosestPeers: k (or N − 1) peers returned; provide, put: finished without error; findProviders: the provider found; get: the value put",
@@ -462,7 +558,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
     unit,
     groups: OPERATIONS.map((op) => ({
       label: op,
-      bars: (["ours", "theirs"] as const).map((impl) => ({ series: implName(impl), value: stat(impl, size, op, pick) }))
+      bars: CONTENDERS.map((impl) => ({ series: implName(impl), value: stat(impl, size, op, pick) }))
     }))
   })
   return {
@@ -476,7 +572,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
         meanOf((s) => s.messages)
       )
     ]),
-    raw: { kadDhtVersion: version, count, results }
+    raw: { kadDhtVersion: version, goKadDhtVersion: goVersion, count, results }
   }
 }
 
@@ -484,6 +580,6 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
 export const operationsSuite: Suite = {
   name: "operations",
   description:
-    "findPeer, getClosestPeers, provide, findProviders, put/get: latency and messages in 25- and 100-node networks",
+    "findPeer, getClosestPeers, provide, findProviders, put/get: latency and messages in 25- and 100-node networks of ours, @libp2p/kad-dht and go-libp2p-kad-dht",
   run
 }
