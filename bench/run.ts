@@ -13,6 +13,7 @@
  */
 import path from "node:path"
 import { fileURLToPath } from "node:url"
+import { adversitySuite } from "./adversity.js"
 import { describeMachine, machineInfo } from "./lib/machine.js"
 import { saveResult } from "./lib/report.js"
 import type { Suite } from "./lib/suite.js"
@@ -23,7 +24,13 @@ import { routingTableSuite } from "./routing-table.js"
 import { simulationSuite } from "./simulation.js"
 
 /** Every suite `pnpm bench` knows, in the order they run. */
-const suites: ReadonlyArray<Suite> = [routingTableSuite, requestHandlingSuite, operationsSuite, simulationSuite]
+const suites: ReadonlyArray<Suite> = [
+  routingTableSuite,
+  requestHandlingSuite,
+  operationsSuite,
+  simulationSuite,
+  adversitySuite
+]
 
 /** Time budget of one suite; suites size their work to finish within it. */
 const SUITE_BUDGET_MILLIS = 5 * 60 * 1000
