@@ -3,7 +3,7 @@ import { kadIdOfKey, MaxRetriesExceededException, MemoryNetworkHub, MessageType,
 import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
-import { Chunk, Effect, Fiber, Option, Stream, TestClock } from "effect"
+import { Chunk, Effect, Exit, Fiber, Option, Scope, Stream, TestClock } from "effect"
 import { makeSimulation, PeerRouting } from "../src/index.js"
 import { type QueryOutcome, ResponseTimes, runLookup } from "../src/lookup/index.js"
 
@@ -149,6 +149,60 @@ describe("lookup deadlines", () => {
         expect(result.closest.map((p) => p.id.toString())).toEqual([other.toString()])
         expect(millis).toBeGreaterThanOrEqual(700)
         expect(millis).toBeLessThanOrEqual(750)
+      })
+  )
+})
+
+describe("lookups whose overdue queries linger", () => {
+  it.effect(
+    "interrupting a lookup stops its queries still within their deadline; overdue ones finish and are reported",
+    () =>
+      Effect.gen(function* () {
+        const [self, silent, slowA, slowB, dialing] = yield* newPeerIds(5)
+        const outer = yield* Scope.make()
+        const active = new Set<string>()
+        const afterEnd: Array<string> = []
+        const fiber = yield* Effect.fork(
+          runLookup({
+            target: kadIdOfKey(new Uint8Array([4])),
+            seeds: [info(silent), info(slowA), info(slowB), info(dialing)],
+            self,
+            k: 20,
+            alpha: 4,
+            beta: 3,
+            query: (peer, progress) =>
+              Effect.gen(function* () {
+                active.add(peer.id.toString())
+                // `dialing` never gets its stream open: still within its 1 s dial deadline at the interruption
+                if (!peer.id.equals(dialing)) progress.sent()
+                yield* Effect.sleep(peer.id.equals(silent) ? 1_000 : 10_000)
+                return { closer: [] }
+              }).pipe(Effect.ensuring(Effect.sync(() => active.delete(peer.id.toString())))),
+            deadline: () => ({ dialMillis: 1_000, responseMillis: () => 300 }),
+            linger: {
+              scope: outer,
+              afterEnd: (event) =>
+                Effect.sync(() => {
+                  afterEnd.push(`${event._tag} ${event._tag === "PeerResponded" ? event.peer.toString() : ""}`)
+                })
+            }
+          })
+        )
+        const settle = Effect.repeatN(Effect.yieldNow(), 20)
+        yield* TestClock.adjust(100)
+        expect(active.size).toBe(4)
+        // three queries are overdue after 300 ms; nobody answered, so the lookup still waits
+        yield* TestClock.adjust(400)
+        yield* Fiber.interrupt(fiber)
+        yield* settle
+        expect([...active].sort()).toEqual([silent, slowA, slowB].map(String).sort())
+        // the overdue ones run on in the outer scope; the first to end is reported
+        yield* TestClock.adjust(1_000)
+        yield* settle
+        expect([...active].sort()).toEqual([slowA, slowB].map(String).sort())
+        expect(afterEnd).toEqual([`PeerResponded ${silent.toString()}`])
+        yield* Scope.close(outer, Exit.void)
+        expect(active.size).toBe(0)
       })
   )
 })

@@ -31,6 +31,8 @@ export interface Candidate {
   /** Referral depth: 0 for seeds, one more than the peer that named it. */
   readonly hop: number
   state: CandidateState
+  /** Set by the deadline timer itself, before the engine settles it: the query is overdue. */
+  pastDeadline: boolean
 }
 
 /** Neither failed nor overdue: a peer the lookup still counts on. */
@@ -52,7 +54,13 @@ export class CandidateSet {
   add(info: PeerInfo, hop: number): boolean {
     const key = info.id.toString()
     if (key === this.selfKey || this.byId.has(key)) return false
-    const candidate: Candidate = { info, kadId: kadIdOfPeer(info.id), hop, state: CandidateState.Heard }
+    const candidate: Candidate = {
+      info,
+      kadId: kadIdOfPeer(info.id),
+      hop,
+      state: CandidateState.Heard,
+      pastDeadline: false
+    }
     this.byId.set(key, candidate)
     let lo = 0
     let hi = this.sorted.length

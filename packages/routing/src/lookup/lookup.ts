@@ -185,6 +185,7 @@ export const runLookup = <A, E>(
           const opened = yield* Deferred.await(sent).pipe(Effect.timeout(deadline.dialMillis), Effect.option)
           if (Option.isSome(opened)) yield* Effect.sleep(deadline.responseMillis())
           const now = yield* Clock.currentTimeMillis
+          candidate.pastDeadline = true
           yield* Queue.offer(completions, { kind: "overdue", candidate, waited: now - startedAt })
         })
 
@@ -231,6 +232,7 @@ export const runLookup = <A, E>(
               : yield* Effect.forkIn(work, spec.linger.scope)
           running.set(candidate, fiber)
           if (spec.unreliable?.(candidate.info.id) === true) {
+            candidate.pastDeadline = true
             yield* settle({ kind: "overdue", candidate, waited: 0 })
           }
         })
@@ -267,6 +269,25 @@ export const runLookup = <A, E>(
             yield* emit({ _tag: "PeerFailed", peer: candidate.info.id, error: completion.error })
           }
         })
+
+      /**
+       * Queries still in flight are not needed any more. Overdue ones run on
+       * where the caller asked, so the routing table hears how they end.
+       * Also run when the lookup is interrupted, since lingering queries live
+       * outside its scope.
+       */
+      const stopQueries = Effect.suspend(() => {
+        ended = true
+        const stale = [...running].filter(
+          ([candidate]) =>
+            spec.linger === undefined || !(candidate.pastDeadline || candidate.state === CandidateState.Overdue)
+        )
+        return Effect.zipRight(
+          Effect.forEach(stale, ([, fiber]) => Fiber.interrupt(fiber), { discard: true }),
+          FiberSet.clear(fibers)
+        )
+      })
+      yield* Effect.addFinalizer(() => stopQueries)
 
       /** go's termination: the beta closest live peers have all answered. */
       const searchConverged = () => {
@@ -312,13 +333,7 @@ export const runLookup = <A, E>(
         }
       }
 
-      // Queries still in flight are not needed any more. Overdue ones run on
-      // where the caller asked, so the routing table hears how they end.
-      ended = true
-      for (const [candidate, fiber] of running) {
-        if (spec.linger === undefined || candidate.state !== CandidateState.Overdue) yield* Fiber.interrupt(fiber)
-      }
-      yield* FiberSet.clear(fibers)
+      yield* stopQueries
 
       const closest = candidates.sorted
         .filter((c) => c.state === CandidateState.Queried)
