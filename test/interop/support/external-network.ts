@@ -66,12 +66,13 @@ export interface ThreeWayNetworkShape {
 export type ThreeWayNode = DhtNode | ExternalDhtNode
 
 /** `connect`, tried again on a busy machine where a handshake can outlast its deadline. */
-const link = (from: Parameters<typeof connect>[0], to: Parameters<typeof connect>[1]) =>
+export const link = (from: Parameters<typeof connect>[0], to: Parameters<typeof connect>[1]) =>
   Effect.retry(connect(from, to), { times: 2 })
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
-const cycle = <A>(...lists: ReadonlyArray<ReadonlyArray<A>>): Array<A> => {
+/** The lists' elements taken in turn: the first of each, then the second of each, and so on. */
+export const cycle = <A>(...lists: ReadonlyArray<ReadonlyArray<A>>): Array<A> => {
   const out: Array<A> = []
   for (let i = 0; i < Math.max(...lists.map((l) => l.length)); i++) {
     for (const list of lists) if (i < list.length) out.push(list[i])
@@ -97,7 +98,7 @@ export const tableMembers = (
     : Effect.filter(candidates, (c) => node.routingTableHas(c.peerId), { concurrency: "unbounded" })
 
 /** Fails unless every server lists every other server in its routing table. */
-const fullMesh = (servers: ReadonlyArray<AnyDhtNode>) =>
+export const fullMesh = (servers: ReadonlyArray<AnyDhtNode>) =>
   Effect.forEach(
     servers,
     (node) =>
