@@ -493,12 +493,26 @@ const makeRefreshManager = (config: RefreshConfig) =>
      * server, and when that is not enough, connect to bootstrap peers in
      * random order until `lowPeersBootstrapDials` of them answered.
      */
+    /**
+     * Offers a connected peer that the peer store lists as a DHT server,
+     * after the liveness check a new peer gets. The list alone is not
+     * enough: js-libp2p records the protocol of every stream a peer opens to
+     * us, so a client that queried us is listed too, and go checks such
+     * peers (`peerFound`) before admitting them as well.
+     */
+    const admitConnected = (peer: PeerInfo): Effect.Effect<boolean> =>
+      Effect.flatMap(table.find(peer.id), (known) =>
+        Option.isSome(known)
+          ? table.tryAdd(peer)
+          : Effect.flatMap(isAlive(peer.id), (alive) => (alive ? table.tryAdd(peer) : Effect.succeed(false)))
+      )
+
     const fixLowPeersOnce: Effect.Effect<Option.Option<LowPeersFixReport>> = Effect.gen(function* () {
       const sizeBefore = yield* table.size
       if (sizeBefore > settings.lowPeersThreshold) return Option.none()
       const at = yield* now
       const connected = yield* network.connectedServers
-      const added = yield* Effect.forEach(connected, (peer) => table.tryAdd(peer))
+      const added = yield* Effect.forEach(connected, admitConnected, { concurrency: settings.livenessCheckConcurrency })
       const bootstrapConnected: Array<PeerId> = []
       const bootstrapFailed: Array<PeerId> = []
       if ((yield* table.size) <= settings.lowPeersThreshold && settings.bootstrapPeers.length > 0) {
@@ -571,8 +585,10 @@ const makeRefreshManager = (config: RefreshConfig) =>
       const peers = yield* network.connectedPeers
       yield* network.awaitIdentified(peers).pipe(Effect.timeout(settings.peerTimeoutMillis), Effect.ignore)
       const servers = yield* network.connectedServers
-      const offered = yield* Effect.forEach(servers, (peer) =>
-        Effect.map(table.tryAdd(peer), (added) => (added ? Option.some(peer.id) : Option.none<PeerId>()))
+      const offered = yield* Effect.forEach(
+        servers,
+        (peer) => Effect.map(admitConnected(peer), (added) => (added ? Option.some(peer.id) : Option.none<PeerId>())),
+        { concurrency: settings.livenessCheckConcurrency }
       )
       return Option.reduceCompact(offered, [] as Array<PeerId>, (acc, id) => [...acc, id])
     })
