@@ -1,5 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { kadIdOfKey, MaxRetriesExceededException, MemoryNetworkHub, MessageType, type PeerInfo } from "@effect-kad/core"
+import {
+  compareDistance,
+  kadIdOfKey,
+  kadIdOfPeer,
+  MaxRetriesExceededException,
+  MemoryNetworkHub,
+  MessageType,
+  type PeerInfo
+} from "@effect-kad/core"
 import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
@@ -281,6 +289,45 @@ describe("retries: direct requests only", () => {
       )
       const sentToSilent = Chunk.toArray(events).filter((e) => e._tag === "QuerySent" && e.peer.equals(silent.id))
       expect(sentToSilent.length).toBeLessThanOrEqual(1)
+    })
+  )
+})
+
+describe("peers known to have failed", () => {
+  it.effect("are asked without being waited for: a lookup whose closest peers all failed before goes on at once", () =>
+    Effect.gen(function* () {
+      const [self, ...peers] = yield* newPeerIds(16)
+      // the ten closest seeds failed recently and stay silent; the rest answer in 10 ms
+      const target = kadIdOfKey(new Uint8Array([5]))
+      const sorted = [...peers].sort((a, b) => compareDistance(kadIdOfPeer(a), kadIdOfPeer(b), target))
+      const failed = new Set(sorted.slice(0, 10).map(String))
+      const scripts = new Map<string, Script>([...failed].map((id) => [id, { delay: "never" as const }]))
+      let inFlight = 0
+      let maxInFlight = 0
+      const { result, millis } = yield* timed(
+        runLookup({
+          target,
+          seeds: peers.map(info),
+          self,
+          k: 20,
+          alpha: 3,
+          beta: 3,
+          query: (peer, progress) =>
+            Effect.gen(function* () {
+              if (!failed.has(peer.id.toString())) {
+                inFlight++
+                maxInFlight = Math.max(maxInFlight, inFlight)
+              }
+              return yield* scriptedQuery(scripts, [])(peer, progress)
+            }).pipe(Effect.ensuring(Effect.sync(() => failed.has(peer.id.toString()) || inFlight--))),
+          unreliable: (peer) => failed.has(peer.toString()),
+          deadline: () => ({ dialMillis: 5_000, responseMillis: () => 5_000 })
+        })
+      )
+      expect(result.closest.map((p) => p.id.toString()).sort()).toEqual(sorted.slice(10).map(String).sort())
+      // the live peers take two rounds of 10 ms at alpha 3, never waiting for a known failure
+      expect(millis).toBeLessThanOrEqual(100)
+      expect(maxInFlight).toBeLessThanOrEqual(3)
     })
   )
 })

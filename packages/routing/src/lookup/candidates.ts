@@ -90,6 +90,7 @@ export class CandidateSet {
    */
   nextToQuery(n: number, within = Number.POSITIVE_INFINITY): Array<Candidate> {
     const out: Array<Candidate> = []
+    if (n <= 0) return out
     let live = 0
     for (const c of this.sorted) {
       if (!counted(c)) continue

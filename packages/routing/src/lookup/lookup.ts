@@ -307,8 +307,13 @@ export const runLookup = <A, E>(
         // As go does, only the k closest live candidates are asked. A farther
         // one comes into reach when a nearer one fails or runs overdue; asking
         // it sooner mostly spends requests on answers closer peers already gave.
-        const next = candidates.nextToQuery(alpha - inFlight, spec.k)
-        for (const candidate of next) yield* dispatch(candidate)
+        // A peer known to have failed is dispatched straight to overdue and
+        // frees its slot at once, so fill the slots until nothing is left.
+        for (;;) {
+          const next = candidates.nextToQuery(alpha - inFlight, spec.k)
+          if (next.length === 0) break
+          for (const candidate of next) yield* dispatch(candidate)
+        }
         if (inFlight === 0 && !waitForOverdue()) return false
         yield* settle(yield* Queue.take(completions))
         return true
