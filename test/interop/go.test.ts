@@ -545,7 +545,9 @@ describe.runIf(suiteCanRun("go-libp2p-kad-dht interop", ["go"]))("go-libp2p-kad-
      * its main lookup, which ends once the 3 closest peers it knows have
      * answered, so for go the anchor is the server of its kind closest to
      * the target and among the 3 closest of all (a fresh target is drawn
-     * otherwise), where a real network keeps a peer's address. These tests
+     * otherwise), where a real network keeps a peer's address. For ours and
+     * js the anchor is likewise the closest server of its kind, which must
+     * be among the 20 closest of all. These tests
      * run last: the late servers stop after their test and stay in routing
      * tables as dead entries, which would skew which servers a later put or
      * provide reaches.
@@ -573,19 +575,20 @@ describe.runIf(suiteCanRun("go-libp2p-kad-dht interop", ["go"]))("go-libp2p-kad-
               anchorImpl === "ours" ? net.ours.servers : anchorImpl === "js" ? net.js.servers : net.external.servers
             let target = yield* startNode(targetImpl, `late-${targetImpl}-for-${searcher.name}`, "server")
             let anchor: ThreeWayNode = kind[3]
-            if (searcher.impl === "go") {
-              for (let draw = 1; ; draw++) {
-                const byCloseness = byDistance(
-                  target.peerId.toMultihash().bytes,
-                  net.servers.filter((s) => s !== searcher).map((s) => s.peerId)
-                ).map(String)
-                const [closest] = [...kind].sort(
-                  (a, b) => byCloseness.indexOf(a.peerId.toString()) - byCloseness.indexOf(b.peerId.toString())
-                )
-                anchor = closest
-                if (byCloseness.indexOf(closest.peerId.toString()) < 3 || draw === 8) break
-                target = yield* startNode(targetImpl, `late-${targetImpl}-for-${searcher.name}-${draw}`, "server")
-              }
+            // go needs the anchor among the 3 closest (above); ours and js ask the k closest, so the
+            // anchor must be among those, which a fixed server of 22 misses about one time in ten
+            const within = searcher.impl === "go" ? 3 : 20
+            for (let draw = 1; ; draw++) {
+              const byCloseness = byDistance(
+                target.peerId.toMultihash().bytes,
+                net.servers.filter((s) => s !== searcher).map((s) => s.peerId)
+              ).map(String)
+              const [closest] = [...kind].sort(
+                (a, b) => byCloseness.indexOf(a.peerId.toString()) - byCloseness.indexOf(b.peerId.toString())
+              )
+              anchor = closest
+              if (byCloseness.indexOf(closest.peerId.toString()) < within || draw === 8) break
+              target = yield* startNode(targetImpl, `late-${targetImpl}-for-${searcher.name}-${draw}`, "server")
             }
             yield* connect(target, anchor)
             yield* admitted(anchor, target.peerId)
