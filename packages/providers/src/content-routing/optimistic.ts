@@ -24,14 +24,7 @@ import {
   type PeerInfo,
   peerInfoToWire
 } from "@effect-kad/core"
-import {
-  closerPeersOf,
-  type LookupEvent,
-  type NetworkSizeEstimatorShape,
-  type PeerRoutingShape,
-  type QueryOutcome,
-  type QueryProgress
-} from "@effect-kad/routing"
+import type { LookupEvent, NetworkSizeEstimatorShape, PeerRoutingShape } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
 import { Effect, Fiber, FiberSet, Option, Queue } from "effect"
 import { gammaIncRegInv } from "./gamma.js"
@@ -130,23 +123,6 @@ export const classicProvide = (env: ProvideEnv, key: Uint8Array, message: Messag
     })
     return delivered.filter(Boolean).length
   })
-
-const findNodeQuery =
-  (env: ProvideEnv, key: Uint8Array) =>
-  (peer: PeerInfo, progress: QueryProgress): Effect.Effect<QueryOutcome<never>, unknown> =>
-    Effect.flatMap(
-      env.routing.query(
-        peer.id,
-        {
-          type: MessageType.FIND_NODE,
-          key: key as Uint8Array<ArrayBuffer>,
-          closerPeers: [],
-          providerPeers: []
-        },
-        progress
-      ),
-      (response) => Effect.map(closerPeersOf(env.network, response), (closer): QueryOutcome<never> => ({ closer }))
-    )
 
 interface Known {
   readonly id: PeerId
@@ -284,7 +260,7 @@ export const optimisticProvide = (
         }
       }
 
-      const result = yield* env.routing.lookup(key, findNodeQuery(env, key), { stopWhen: () => stop }, observe)
+      const result = yield* env.routing.lookup(key, env.routing.findNodeQuery(key), { stopWhen: () => stop }, observe)
       if (result.reason !== "stopped" && result.closest.length === k) {
         yield* Effect.ignore(
           env.estimator.value.track(

@@ -99,6 +99,10 @@ export interface PeerRoutingShape {
     options?: LookupOptions<A, E>,
     observe?: (event: LookupEvent<A, E>) => Effect.Effect<void>
   ) => Effect.Effect<LookupResult>
+  /** The FIND_NODE query of lookups for `key`, for callers running their own lookup through {@link lookup}. */
+  readonly findNodeQuery: (
+    key: Uint8Array
+  ) => (peer: PeerInfo, progress: QueryProgress) => Effect.Effect<QueryOutcome<never>, unknown>
   /** Sends a request with the configured timeout and retries. */
   readonly request: (peer: PeerId, message: Message) => Effect.Effect<Message, unknown>
   /**
@@ -470,6 +474,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       getClosestPeersStream,
       findPeer,
       lookup,
+      findNodeQuery: findNode,
       request,
       query,
       awaitPeers,
