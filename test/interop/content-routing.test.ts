@@ -8,16 +8,12 @@
 import { expect, layer } from "@effect/vitest"
 import { MessageType, peerInfoFromWire } from "@effect-kad/core"
 import { Effect } from "effect"
-import { CID } from "multiformats/cid"
-import { sha256 } from "multiformats/hashes/sha2"
-import { randomKey, tcpPorts } from "./support/expect.js"
+import type { CID } from "multiformats/cid"
+import { tcpPorts } from "./support/expect.js"
 import { eventually, firstOfEachKind, MixedNetwork, type MixedNetworkShape } from "./support/network.js"
 import { type DhtNode, InteropError } from "./support/nodes.js"
 import { rawRequest } from "./support/raw.js"
-
-const RAW_CODEC = 0x55
-
-const randomCid = () => Effect.promise(async () => CID.createV1(RAW_CODEC, await sha256.digest(randomKey())))
+import { randomCid } from "./support/suite-helpers.js"
 
 /** The providers a server returns to a raw GET_PROVIDERS for `cid`, as peer-ID strings with their ports. */
 const storedProviders = (net: MixedNetworkShape, server: DhtNode, cid: CID) =>

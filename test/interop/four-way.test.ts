@@ -17,13 +17,10 @@
  */
 
 import { describe, expect, layer } from "@effect/vitest"
-import type { PeerId } from "@libp2p/interface"
 import { Effect, Either, Option } from "effect"
-import { CID } from "multiformats/cid"
-import { sha256 } from "multiformats/hashes/sha2"
 import { beforeAll } from "vitest"
 import { suiteCanRun } from "../support/toolchains.js"
-import { byDistance, randomKey, tcpPorts } from "./support/expect.js"
+import { byDistance, tcpPorts } from "./support/expect.js"
 import { tableMembers } from "./support/external-network.js"
 import { buildPeer } from "./support/external-peer.js"
 import {
@@ -33,12 +30,10 @@ import {
   IMPLS,
   startAnyNode
 } from "./support/four-way-network.js"
-import { eventually } from "./support/network.js"
 import { connect, type Impl, InteropError, PROTOCOL } from "./support/nodes.js"
+import { admitted, K, randomCid } from "./support/suite-helpers.js"
 import { testKey, testValue, text } from "./support/validator.js"
 
-const K = 20
-const RAW_CODEC = 0x55
 const batch = { concurrency: 4 } as const
 
 /** An ordered pair of different implementations: A acts, B observes; `j` is A's place among B's others (0 to 2). */
@@ -98,17 +93,6 @@ const strictServers = (net: FourWayNetworkShape) =>
 let keys = 0
 /** A key no other test uses. */
 const freshKey = (label: string) => testKey(`four-way-${label}-${Date.now()}-${keys++}`)
-
-const randomCid = () => Effect.promise(async () => CID.createV1(RAW_CODEC, await sha256.digest(randomKey())))
-
-/** Waits until `anchor` has `peer` in its routing table. */
-const admitted = (anchor: FourWayNode, peer: PeerId) =>
-  eventually(
-    Effect.flatMap(anchor.routingTableHas(peer), (has) =>
-      has ? Effect.void : Effect.fail(new InteropError({ node: anchor.name, operation: "admit", cause: "absent" }))
-    ),
-    "15 seconds"
-  )
 
 describe.runIf(suiteCanRun("four-way interop", ["go", "cargo"]))("ours, js, go and rust in one network", () => {
   // cold builds download and compile go-libp2p and rust-libp2p; warm ones are cache checks

@@ -20,23 +20,8 @@ import { idSet, randomKey } from "./support/expect.js"
 import { eventually, MixedNetwork, type MixedNetworkShape, type NodePick } from "./support/network.js"
 import { acquireHost, connect, type DhtNode, InteropError, loopbackConfig, PROTOCOL } from "./support/nodes.js"
 import { encodeRequest, rawRequest, sendRaw } from "./support/raw.js"
+import { decoding, framing, MiB } from "./support/suite-helpers.js"
 import { testKey } from "./support/validator.js"
-
-const MiB = 1024 * 1024
-
-/** Cases that break the framing: the receiver cannot find where a message ends. */
-const framing: ReadonlyArray<readonly [string, Uint8Array]> = [
-  ["a 5 MiB length prefix", Uint8Array.from([...varint(5 * MiB), 1, 2, 3, 4])],
-  ["a length prefix of 4 MiB + 1", varint(4 * MiB + 1)],
-  ["an unterminated varint", new Uint8Array(11).fill(0xff)]
-]
-
-/** Cases with sound framing whose body is not a DHT message. */
-const decoding: ReadonlyArray<readonly [string, Uint8Array]> = [
-  ["garbage protobuf", frame(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f))],
-  ["a field longer than the frame", frame(Uint8Array.of(0x12, 0x10, 0x01))],
-  ["an unknown message type", frame(Uint8Array.of(0x08, 0x63, 0x12, 0x01, 0x41))]
-]
 
 /** The receiver still answers an ordinary FIND_NODE with the servers it knows. */
 const stillServes = (net: MixedNetworkShape, node: DhtNode) =>

@@ -13,24 +13,17 @@ import { describe, expect, layer } from "@effect/vitest"
 import {
   createIpnsRecord,
   decodeMessage,
-  frame,
   ipnsKey,
   MessageType,
   parseRfc3339,
-  peerInfoFromWire,
   pkKey,
-  publicKeyValidator,
-  type Validator
+  publicKeyValidator
 } from "@effect-kad/core"
 import { generateKeyPair, publicKeyToProtobuf } from "@libp2p/crypto/keys"
-import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
 import { Effect, Either, Option } from "effect"
-import { CID } from "multiformats/cid"
-import { sha256 } from "multiformats/hashes/sha2"
 import { beforeAll } from "vitest"
 import { suiteCanRun } from "../support/toolchains.js"
-import { varint } from "../support/varint.js"
 import { byDistance, idSet, randomKey, tcpPorts } from "./support/expect.js"
 import {
   ThreeWayNetwork,
@@ -42,40 +35,25 @@ import { buildPeer } from "./support/external-peer.js"
 import { eventually } from "./support/network.js"
 import { connect, InteropError, type JsDhtNode, startNode } from "./support/nodes.js"
 import { encodeRequest, rawRequest, sendRaw } from "./support/raw.js"
-import { testKey, testValue, text } from "./support/validator.js"
-
-const K = 20
-const MiB = 1024 * 1024
-const RAW_CODEC = 0x55
-
-/** A node of the network, picked by label. */
-type Pick = readonly [label: string, pick: (net: ThreeWayNetworkShape) => ThreeWayNode]
+import {
+  admitted,
+  closestServers,
+  counterparts,
+  decoding,
+  expectProviderStored,
+  firstOfEachKindWith,
+  framing,
+  freshKeys,
+  K,
+  ourVerdict,
+  randomCid,
+  readVarint,
+  type ThreeWayPick
+} from "./support/suite-helpers.js"
+import { testValue, text } from "./support/validator.js"
 
 /** Where operations start from: the first server and the client of each implementation. */
-const firstOfEachKind: ReadonlyArray<Pick> = [
-  ["our server", (net) => net.ours.servers[0]],
-  ["our client", (net) => net.ours.clients[0]],
-  ["a js server", (net) => net.js.servers[0]],
-  ["a js client", (net) => net.js.clients[0]],
-  ["a rust server", (net) => net.external.servers[0]],
-  ["the rust client", (net) => net.external.clients[0]]
-]
-
-/** The nodes that must see what `node` did: rust's for ours and js, ours and js for rust. */
-const counterparts = (net: ThreeWayNetworkShape, node: ThreeWayNode): ReadonlyArray<ThreeWayNode> =>
-  node.impl === "rust"
-    ? [...net.ours.servers, ...net.ours.clients, ...net.js.servers, ...net.js.clients]
-    : [...net.external.servers, ...net.external.clients]
-
-/** The k servers closest to `key` (other than `except`), by XOR distance computed here. */
-const closestServers = (net: ThreeWayNetworkShape, key: Uint8Array, except?: ThreeWayNode) => {
-  const ids = byDistance(
-    key,
-    net.servers.filter((s) => s !== except).map((s) => s.peerId)
-  ).slice(0, K)
-  const wanted = new Set(ids.map(String))
-  return net.servers.filter((s) => wanted.has(s.peerId.toString()))
-}
+const firstOfEachKind = firstOfEachKindWith("rust")
 
 /** Fails unless no client is in the routing table of any of `servers` (all by default). */
 const clientsOutOfTables = (net: ThreeWayNetworkShape, servers: ReadonlyArray<ThreeWayNode> = net.servers) =>
@@ -96,11 +74,8 @@ const clientsOutOfTables = (net: ThreeWayNetworkShape, servers: ReadonlyArray<Th
     { discard: true, concurrency: 4 }
   )
 
-let keys = 0
 /** A key no other test uses. */
-const freshKey = (label: string) => testKey(`rust-${label.replaceAll(" ", "-")}-${Date.now()}-${keys++}`)
-
-const randomCid = () => Effect.promise(async () => CID.createV1(RAW_CODEC, await sha256.digest(randomKey())))
+const freshKey = freshKeys("rust")
 
 /** A raw GET_VALUE for `key` to `server`: the value and `timeReceived` it answers with. */
 const storedRecord = (net: ThreeWayNetworkShape, server: ThreeWayNode, key: Uint8Array) =>
@@ -148,75 +123,6 @@ const jsErrorsAboutRust = (net: ThreeWayNetworkShape, node: ThreeWayNode, mark: 
 
 /** How many QUERY_ERRORs a js node has reported so far. */
 const jsErrorMark = (node: ThreeWayNode) => (isJs(node) ? node.queryErrors.length : 0)
-
-/** Waits until `server` answers a raw GET_PROVIDERS for `cid` with `provider` at its ports. */
-const expectProviderStored = (net: ThreeWayNetworkShape, server: ThreeWayNode, cid: CID, provider: ThreeWayNode) =>
-  eventually(
-    Effect.flatMap(
-      rawRequest(net.probe, server.peerId, { type: MessageType.GET_PROVIDERS, key: cid.multihash.bytes }),
-      (response) => {
-        const stored = response.providerPeers.flatMap((wire) => {
-          const peer = peerInfoFromWire(wire)
-          return peer === undefined ? [] : [{ id: peer.id.toString(), ports: tcpPorts(peer.multiaddrs).join() }]
-        })
-        const ports = tcpPorts(provider.addresses()).join()
-        return stored.some((p) => p.id === provider.peerId.toString() && p.ports === ports)
-          ? Effect.void
-          : Effect.fail(
-              new InteropError({
-                node: server.name,
-                operation: "store provider",
-                cause: `GET_PROVIDERS answered ${JSON.stringify(stored)}`
-              })
-            )
-      }
-    ),
-    "10 seconds"
-  )
-
-/** Waits until `anchor` has `peer` in its routing table. */
-const admitted = (anchor: ThreeWayNode, peer: PeerId) =>
-  eventually(
-    Effect.flatMap(anchor.routingTableHas(peer), (has) =>
-      has ? Effect.void : Effect.fail(new InteropError({ node: anchor.name, operation: "admit", cause: "absent" }))
-    ),
-    "15 seconds"
-  )
-
-/** What our validator says of a record: undefined when accepted, the reason otherwise. */
-const ourVerdict = (validator: Validator, key: Uint8Array, value: Uint8Array) =>
-  Effect.promise(async () => {
-    try {
-      await validator.validate(key, value)
-      return undefined
-    } catch (error) {
-      return error instanceof Error ? error.message : String(error)
-    }
-  })
-
-/** The value and length of the varint at the start of `bytes`. */
-const readVarint = (bytes: Uint8Array): readonly [value: number, length: number] => {
-  let value = 0
-  for (let i = 0; i < Math.min(bytes.length, 5); i++) {
-    value += (bytes[i] & 0x7f) * 2 ** (7 * i)
-    if ((bytes[i] & 0x80) === 0) return [value, i + 1]
-  }
-  return [-1, 0]
-}
-
-/** Cases that break the framing: the receiver cannot find where a message ends. */
-const framing: ReadonlyArray<readonly [string, Uint8Array]> = [
-  ["a 5 MiB length prefix", Uint8Array.from([...varint(5 * MiB), 1, 2, 3, 4])],
-  ["a length prefix of 4 MiB + 1", varint(4 * MiB + 1)],
-  ["an unterminated varint", new Uint8Array(11).fill(0xff)]
-]
-
-/** Cases with sound framing whose body is not a DHT message. */
-const decoding: ReadonlyArray<readonly [string, Uint8Array]> = [
-  ["garbage protobuf", frame(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f))],
-  ["a field longer than the frame", frame(Uint8Array.of(0x12, 0x10, 0x01))],
-  ["an unknown message type", frame(Uint8Array.of(0x08, 0x63, 0x12, 0x01, 0x41))]
-]
 
 describe.runIf(suiteCanRun("rust-libp2p interop", ["cargo"]))("rust-libp2p kad (libp2p 0.57.1)", () => {
   // a cold build downloads and compiles rust-libp2p (minutes on 2 cores); a warm one is a cache check
@@ -519,7 +425,7 @@ describe.runIf(suiteCanRun("rust-libp2p interop", ["cargo"]))("rust-libp2p kad (
        * 20 closest live servers.
        */
       const findPeerCases: ReadonlyArray<
-        readonly [searcher: Pick, anchorImpl: "ours" | "js" | "rust", targetImpl: "ours" | "js"]
+        readonly [searcher: ThreeWayPick, anchorImpl: "ours" | "js" | "rust", targetImpl: "ours" | "js"]
       > = [
         [firstOfEachKind[0], "rust", "js"],
         [firstOfEachKind[1], "rust", "js"],
