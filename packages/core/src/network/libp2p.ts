@@ -697,21 +697,26 @@ export const make = (
       return { id: self, multiaddrs }
     })
 
-    const connectedServers: NetworkShape["connectedServers"] = Effect.promise(async () => {
-      const seen = new Set<string>()
-      const servers: Array<PeerInfo> = []
+    const connectedPeers: NetworkShape["connectedPeers"] = Effect.sync(() => {
+      const seen = new Map<string, PeerId>()
       for (const connection of ops.getConnections()) {
-        if (connection.status !== "open") continue
-        const key = connection.remotePeer.toString()
-        if (seen.has(key)) continue
-        seen.add(key)
-        const stored = await ops.peerStore.get(connection.remotePeer).catch(() => undefined)
-        if (stored?.protocols.includes(protocol)) {
-          servers.push({ id: stored.id, multiaddrs: stored.addresses.map((address) => address.multiaddr) })
-        }
+        if (connection.status === "open") seen.set(connection.remotePeer.toString(), connection.remotePeer)
       }
-      return servers
+      return [...seen.values()]
     })
+
+    const connectedServers: NetworkShape["connectedServers"] = Effect.flatMap(connectedPeers, (peers) =>
+      Effect.promise(async () => {
+        const servers: Array<PeerInfo> = []
+        for (const peer of peers) {
+          const stored = await ops.peerStore.get(peer).catch(() => undefined)
+          if (stored?.protocols.includes(protocol)) {
+            servers.push({ id: stored.id, multiaddrs: stored.addresses.map((address) => address.multiaddr) })
+          }
+        }
+        return servers
+      })
+    )
 
     const isConnected: NetworkShape["isConnected"] = (peer) =>
       Effect.sync(() => ops.getConnections(peer).some((connection) => connection.status === "open"))
@@ -723,14 +728,6 @@ export const make = (
           .filter((connection) => connection.status === "open")
           .map((connection) => connection.remoteAddr)
       )
-
-    const connectedPeers: NetworkShape["connectedPeers"] = Effect.sync(() => {
-      const seen = new Map<string, PeerId>()
-      for (const connection of ops.getConnections()) {
-        if (connection.status === "open") seen.set(connection.remotePeer.toString(), connection.remotePeer)
-      }
-      return [...seen.values()]
-    })
 
     /** Identify has run when the peer store lists the peer's protocols; a closed connection ends the wait too. */
     const identifiedOrGone = (peer: PeerId): Promise<boolean> =>

@@ -89,11 +89,6 @@ export class ResponseTimes {
     this.cached = undefined
   }
 
-  /** Number of samples held. */
-  get size(): number {
-    return this.count
-  }
-
   /** How long to wait for an answer once the request is sent. */
   deadlineMillis(): number {
     if (this.cached !== undefined) return this.cached

@@ -278,10 +278,8 @@ export const runLookup = <A, E>(
        */
       const stopQueries = Effect.suspend(() => {
         ended = true
-        const stale = [...running].filter(
-          ([candidate]) =>
-            spec.linger === undefined || !(candidate.pastDeadline || candidate.state === CandidateState.Overdue)
-        )
+        // every overdue candidate had `pastDeadline` set first, whether its timer or `unreliable` made it so
+        const stale = [...running].filter(([candidate]) => spec.linger === undefined || !candidate.pastDeadline)
         return Effect.zipRight(
           Effect.forEach(stale, ([, fiber]) => Fiber.interrupt(fiber), { discard: true }),
           FiberSet.clear(fibers)
