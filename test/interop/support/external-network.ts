@@ -13,6 +13,7 @@
 import type { PeerId } from "@libp2p/interface"
 import { Context, Effect, Layer, type Scope } from "effect"
 import type { Libp2p } from "libp2p"
+import { randomKey } from "./expect.js"
 import { type ExternalDhtNode, type ExternalImpl, startExternalPeer } from "./external-peer.js"
 import { eventually } from "./network.js"
 import {
@@ -168,10 +169,20 @@ export const makeThreeWayNetwork = (
     )
     yield* Effect.forEach(servers, (server) => link(probe, server), concurrency)
 
-    // self lookups spread the ring to everyone; repeat them until the tables agree
+    // self lookups spread the ring to everyone; repeat them until the tables agree. With more
+    // servers than k, two servers far apart may never hear of each other through self lookups
+    // alone: random keys stand in for the bucket refreshes each implementation runs on its timer
     yield* eventually(
       Effect.zipRight(
-        Effect.forEach(servers, (node) => node.refresh, concurrency),
+        Effect.forEach(
+          servers,
+          (node) =>
+            Effect.zipRight(
+              node.refresh,
+              Effect.forEach(range(2), () => node.getClosestPeers(randomKey()), { discard: true })
+            ),
+          concurrency
+        ),
         fullMesh(servers)
       ),
       "90 seconds"
