@@ -161,6 +161,59 @@ describe("lookup deadlines", () => {
   )
 })
 
+describe("suspects: queries slower than most", () => {
+  /**
+   * k 4 over 8 seeds; the two closest and the fifth are silent. Waiting for
+   * deadlines alone, the fifth comes into reach at the first deadline and the
+   * seventh at the second: the lookup pays its deadline twice in a row.
+   */
+  const chainOfSilentPeers = (suspectMillis: number | undefined) =>
+    Effect.gen(function* () {
+      const [self, ...peers] = yield* newPeerIds(8)
+      const target = kadIdOfKey(new TextEncoder().encode("suspects"))
+      const byDistance = [...peers].sort((a, b) => compareDistance(kadIdOfPeer(a), kadIdOfPeer(b), target))
+      const silent = [byDistance[0], byDistance[1], byDistance[4]]
+      const scripts = new Map<string, Script>(silent.map((id) => [id.toString(), { delay: "never" }]))
+      const { result, millis } = yield* timed(
+        runLookup({
+          target,
+          seeds: peers.map(info),
+          self,
+          k: 4,
+          alpha: 10,
+          beta: 3,
+          query: scriptedQuery(scripts, []),
+          deadline: () => ({
+            dialMillis: 1_000,
+            responseMillis: () => 300,
+            ...(suspectMillis === undefined ? {} : { suspectMillis: () => suspectMillis })
+          })
+        })
+      )
+      const found = result.closest.map((p) => p.id.toString())
+      return { found, millis, live: [2, 3, 5, 6].map((i) => byDistance[i].toString()), silent }
+    })
+
+  it.effect("a suspect brings the next candidate into reach at once: silent peers cost one deadline, not a chain", () =>
+    Effect.gen(function* () {
+      const { found, millis, live, silent } = yield* chainOfSilentPeers(50)
+      expect(found).toEqual(live)
+      for (const id of silent) expect(found).not.toContain(id.toString())
+      // termination still waits for the suspects until their deadline: 300 ms after they were asked, 350 for the fifth
+      expect(millis).toBeGreaterThanOrEqual(300)
+      expect(millis).toBeLessThanOrEqual(400)
+    })
+  )
+
+  it.effect("without suspects the same lookup pays the deadline once per silent peer in the chain", () =>
+    Effect.gen(function* () {
+      const { found, millis, live } = yield* chainOfSilentPeers(undefined)
+      expect(found).toEqual(live)
+      expect(millis).toBeGreaterThanOrEqual(600)
+    })
+  )
+})
+
 describe("lookups whose overdue queries linger", () => {
   it.effect(
     "interrupting a lookup stops its queries still within their deadline; overdue ones finish and are reported",
@@ -229,6 +282,20 @@ describe("ResponseTimes", () => {
     expect(times.deadlineMillis()).toBe(500)
     for (let i = 0; i < 64; i++) times.record(9_000)
     expect(times.deadlineMillis()).toBe(5_000)
+  })
+
+  it("makes a query a suspect at twice the median answer, within a fifth of the floor and the deadline", () => {
+    const times = new ResponseTimes({ floorMillis: 500, ceilingMillis: 5_000, dialMillis: 5_000 })
+    // half the initial deadline until enough answers were seen
+    expect(times.suspectMillis()).toBe(500)
+    for (let i = 0; i < 64; i++) times.record(5)
+    expect(times.suspectMillis()).toBe(100)
+    for (let i = 0; i < 64; i++) times.record(i < 40 ? 400 : 2_700)
+    // median 400 ms: suspect at 800 ms while the deadline is p90 × 1.5, capped at 5 s
+    expect(times.suspectMillis()).toBe(800)
+    expect(times.deadlineMillis()).toBe(4_050)
+    for (let i = 0; i < 64; i++) times.record(9_000)
+    expect(times.suspectMillis()).toBe(5_000)
   })
 })
 

@@ -33,6 +33,10 @@ export interface Candidate {
   state: CandidateState
   /** Set by the deadline timer itself, before the engine settles it: the query is overdue. */
   pastDeadline: boolean
+  /** Waiting longer than most answers take: the next candidate is asked beside it (see `deadline.ts`). */
+  suspect: boolean
+  /** Whether its query holds one of the `alpha` concurrency slots. */
+  holdsSlot: boolean
 }
 
 /** Neither failed nor overdue: a peer the lookup still counts on. */
@@ -59,7 +63,9 @@ export class CandidateSet {
       kadId: kadIdOfPeer(info.id),
       hop,
       state: CandidateState.Heard,
-      pastDeadline: false
+      pastDeadline: false,
+      suspect: false,
+      holdsSlot: false
     }
     this.byId.set(key, candidate)
     let lo = 0
@@ -86,7 +92,8 @@ export class CandidateSet {
 
   /**
    * Closest peers not yet asked, up to `n`, only among the `within` closest
-   * counted peers: a failed or overdue peer brings the next one into reach.
+   * counted peers: a failed or overdue peer brings the next one into reach,
+   * and so does a suspect one, which stays counted for termination.
    */
   nextToQuery(n: number, within = Number.POSITIVE_INFINITY): Array<Candidate> {
     const out: Array<Candidate> = []
@@ -94,6 +101,7 @@ export class CandidateSet {
     let live = 0
     for (const c of this.sorted) {
       if (!counted(c)) continue
+      if (c.suspect && c.state === CandidateState.Waiting) continue
       if (live++ >= within) break
       if (c.state === CandidateState.Heard) {
         out.push(c)

@@ -10,6 +10,12 @@
  * concurrency slot and stops blocking termination, and its answer still
  * counts if it comes while the lookup runs.
  *
+ * Before that, a query slower than most answers (twice the median) becomes
+ * a suspect: the lookup asks the next candidate beside it while still
+ * counting on it. Without this, each silent peer among the closest brings
+ * the next candidate into reach only at its deadline, and with 30% silent
+ * peers a lookup paid its deadline two or three times in a row.
+ *
  * @module
  */
 
@@ -31,6 +37,8 @@ export interface QueryDeadlineConfig {
   readonly initialMillis?: number
   /** Samples needed before the percentile is trusted. */
   readonly minSamples?: number
+  /** Margin on the median response time after which a query is a suspect (see the module comment). */
+  readonly suspectMultiplier?: number
 }
 
 /**
@@ -49,6 +57,12 @@ export interface QueryDeadline {
   readonly dialMillis: number
   /** Read when the request has been sent, so it reflects the latest samples. */
   readonly responseMillis: () => number
+  /**
+   * Read with `responseMillis`: after this long the lookup asks another
+   * candidate beside this one while still waiting for it. Never later than
+   * the response deadline; absent, only the deadline applies.
+   */
+  readonly suspectMillis?: () => number
 }
 
 /**
@@ -60,6 +74,7 @@ export interface QueryDeadline {
  * const times = new ResponseTimes(defaultQueryDeadline)
  * times.record(42)
  * times.deadlineMillis() // 500 (the floor) until answers are slower
+ * times.suspectMillis() // 250: half the deadline until 8 answers were seen
  * ```
  */
 export class ResponseTimes {
@@ -67,10 +82,12 @@ export class ResponseTimes {
   private count = 0
   private next = 0
   private cached: number | undefined
+  private cachedSuspect: number | undefined
   private readonly percentile: number
   private readonly multiplier: number
   private readonly initialMillis: number
   private readonly minSamples: number
+  private readonly suspectMultiplier: number
 
   constructor(readonly config: QueryDeadlineConfig) {
     this.samples = new Float64Array(Math.max(8, config.window ?? 64))
@@ -78,6 +95,7 @@ export class ResponseTimes {
     this.multiplier = Math.max(1, config.multiplier ?? 1.5)
     this.initialMillis = config.initialMillis ?? Math.min(config.ceilingMillis, Math.max(config.floorMillis, 1_000))
     this.minSamples = Math.max(1, config.minSamples ?? 8)
+    this.suspectMultiplier = Math.max(1, config.suspectMultiplier ?? 2)
   }
 
   /** Adds the time between sending a request and reading its answer. */
@@ -87,6 +105,7 @@ export class ResponseTimes {
     this.next = (this.next + 1) % this.samples.length
     if (this.count < this.samples.length) this.count++
     this.cached = undefined
+    this.cachedSuspect = undefined
   }
 
   /** How long to wait for an answer once the request is sent. */
@@ -103,8 +122,30 @@ export class ResponseTimes {
     return this.cached
   }
 
+  /**
+   * How long a query may take before the lookup asks another candidate
+   * beside it: the median answer times `suspectMultiplier`, at least a fifth
+   * of the floor and at most the deadline (half of it until enough answers
+   * were seen).
+   */
+  suspectMillis(): number {
+    if (this.cachedSuspect !== undefined) return this.cachedSuspect
+    const deadline = this.deadlineMillis()
+    let millis = deadline / 2
+    if (this.count >= this.minSamples) {
+      const sorted = Array.from(this.samples.subarray(0, this.count)).sort((a, b) => a - b)
+      millis = sorted[Math.floor((sorted.length - 1) / 2)] * this.suspectMultiplier
+    }
+    this.cachedSuspect = Math.round(Math.min(deadline, Math.max(this.config.floorMillis / 5, millis)))
+    return this.cachedSuspect
+  }
+
   /** The deadlines of the next query. */
   deadline(): QueryDeadline {
-    return { dialMillis: this.config.dialMillis, responseMillis: () => this.deadlineMillis() }
+    return {
+      dialMillis: this.config.dialMillis,
+      responseMillis: () => this.deadlineMillis(),
+      suspectMillis: () => this.suspectMillis()
+    }
   }
 }

@@ -13,7 +13,9 @@
  * Silent and slow peers never stall it: each query has a deadline (see
  * `deadline.ts`), and a peer past it stops holding a slot and stops
  * blocking termination while its request runs on; a late answer still
- * counts. Requests are not retried inside a lookup: asking the next
+ * counts. Earlier, a query slower than most becomes a suspect: it gives its
+ * slot back and the next candidate is asked beside it, while termination
+ * still waits for it until its deadline. Requests are not retried inside a lookup: asking the next
  * candidate is the retry.
  *
  * Callers observe progress as a stream of events, can stop early with a
@@ -135,6 +137,7 @@ type Completion<A, E> =
     }
   | { readonly kind: "failed"; readonly candidate: Candidate; readonly error: E }
   | { readonly kind: "overdue"; readonly candidate: Candidate; readonly waited: number }
+  | { readonly kind: "suspect"; readonly candidate: Candidate }
 
 /**
  * Runs a lookup to its end and returns its result; `observe` sees every
@@ -160,7 +163,10 @@ export const runLookup = <A, E>(
       const completions = yield* Queue.unbounded<Completion<A, E>>()
       const alpha = Math.max(1, spec.alpha)
       const beta = Math.max(1, Math.min(spec.beta, spec.k))
+      /** Queries holding one of the `alpha` slots. */
       let inFlight = 0
+      /** Queries the lookup still waits for: in flight, suspects included. */
+      let waiting = 0
       let queried = 0
       let responded = 0
       let failed = 0
@@ -183,7 +189,18 @@ export const runLookup = <A, E>(
           const deadline = spec.deadline?.()
           if (deadline === undefined) return
           const opened = yield* Deferred.await(sent).pipe(Effect.timeout(deadline.dialMillis), Effect.option)
-          if (Option.isSome(opened)) yield* Effect.sleep(deadline.responseMillis())
+          if (Option.isSome(opened)) {
+            const response = deadline.responseMillis()
+            const suspect = deadline.suspectMillis?.() ?? response
+            if (suspect < response) {
+              yield* Effect.sleep(suspect)
+              candidate.suspect = true
+              yield* Queue.offer(completions, { kind: "suspect", candidate })
+              yield* Effect.sleep(response - suspect)
+            } else {
+              yield* Effect.sleep(response)
+            }
+          }
           const now = yield* Clock.currentTimeMillis
           candidate.pastDeadline = true
           yield* Queue.offer(completions, { kind: "overdue", candidate, waited: now - startedAt })
@@ -192,7 +209,9 @@ export const runLookup = <A, E>(
       /** Settles a query that outlived the lookup: only `linger.afterEnd` hears of it. */
       const settleAfterEnd = (completion: Completion<A, E>) => {
         const { candidate } = completion
-        if (spec.linger === undefined || completion.kind === "overdue") return Effect.void
+        if (spec.linger === undefined || completion.kind === "overdue" || completion.kind === "suspect") {
+          return Effect.void
+        }
         return completion.kind === "answered"
           ? spec.linger.afterEnd({
               _tag: "PeerResponded",
@@ -208,7 +227,9 @@ export const runLookup = <A, E>(
       const dispatch = (candidate: Candidate) =>
         Effect.gen(function* () {
           candidate.state = CandidateState.Waiting
+          candidate.holdsSlot = true
           inFlight++
+          waiting++
           queried++
           yield* emit({ _tag: "QuerySent", peer: candidate.info.id, hop: candidate.hop })
           const startedAt = yield* Clock.currentTimeMillis
@@ -237,19 +258,32 @@ export const runLookup = <A, E>(
           }
         })
 
+      const releaseSlot = (candidate: Candidate) => {
+        if (!candidate.holdsSlot) return
+        candidate.holdsSlot = false
+        inFlight--
+      }
+
       const settle = (completion: Completion<A, E>) =>
         Effect.gen(function* () {
           const { candidate } = completion
+          if (completion.kind === "suspect") {
+            // the next candidate comes into reach (see CandidateSet.nextToQuery); termination still waits
+            if (candidate.state === CandidateState.Waiting) releaseSlot(candidate)
+            return
+          }
           if (completion.kind === "overdue") {
             if (candidate.state !== CandidateState.Waiting) return
             candidate.state = CandidateState.Overdue
-            inFlight--
+            releaseSlot(candidate)
+            waiting--
             overdue++
             return yield* emit({ _tag: "PeerOverdue", peer: candidate.info.id, waitedMillis: completion.waited })
           }
           const late = candidate.state === CandidateState.Overdue
-          // an overdue query gave its slot back already
-          if (!late) inFlight--
+          // an overdue query stopped being waited for already
+          if (!late) waiting--
+          releaseSlot(candidate)
           if (completion.kind === "answered") {
             candidate.state = CandidateState.Queried
             responded++
@@ -312,7 +346,7 @@ export const runLookup = <A, E>(
           if (next.length === 0) break
           for (const candidate of next) yield* dispatch(candidate)
         }
-        if (inFlight === 0 && !waitForOverdue()) return false
+        if (waiting === 0 && !waitForOverdue()) return false
         yield* settle(yield* Queue.take(completions))
         return true
       })
