@@ -1,0 +1,159 @@
+/**
+ * The DHT client in a real browser: Debian's Chromium, driven by
+ * playwright-core, loads the browser example (bundled by esbuild) and its
+ * client-mode DHT joins Node DHT servers over WebSockets on 127.0.0.1.
+ *
+ * The network: a `kad-dht node --memory --ws` process (the CLI, as a user
+ * runs it) and a Node peer in this process that listens on TCP and
+ * WebSockets too. The page finds a provider and gets a value the Node peer
+ * announced and put; the Node peer finds a provider and gets a value the
+ * page announced and put. The page is driven through its form, as a user
+ * would, and read through its results list.
+ *
+ * Without Chromium the suite is skipped with a notice (a failure with
+ * `EFFECT_KAD_REQUIRE_ALL_SUITES=1`, as in CI).
+ */
+import { call, type KadNode, listenAddresses, makeHost, makeKadNode } from "@effect-kad/cli"
+import { decodeCliValue, encodeCliValue } from "@effect-kad/cli/values"
+import { Effect, Exit, Scope } from "effect"
+import { type Browser, chromium, type Page } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { bundleForBrowser } from "../../examples/browser/bundle.js"
+import { cidOfText } from "../../examples/browser/client.js"
+import { type ExampleServer, serveBrowserExample } from "../../examples/browser/serve.js"
+import { killAll, type RunningNode, startNode } from "../../packages/cli/test/cli-process.js"
+import { chromiumExecutable, suiteCanRun } from "../support/toolchains.js"
+
+/** Multiaddrs of `node` that browsers can dial. */
+const wsAddresses = (addresses: ReadonlyArray<string>): Array<string> => addresses.filter((a) => a.includes("/ws/"))
+
+interface Result {
+  readonly outcome: string
+  readonly values: ReadonlyArray<string>
+}
+
+/** Clicks `button` and waits for the result it adds to the page's list (the n-th of its operation). */
+const clickFor = async (page: Page, button: string, op: string): Promise<Result> => {
+  const results = page.locator(`#results li[data-op="${op}"]`)
+  const before = await results.count()
+  await page.click(`#${button}`)
+  const item = results.nth(before)
+  await item.waitFor({ timeout: 45_000 })
+  const outcome = (await item.getAttribute("data-outcome")) ?? ""
+  const values = JSON.parse((await item.getAttribute("data-values")) ?? "[]") as Array<string>
+  if (outcome !== "ok") {
+    // the page's progress log says what went wrong
+    const log = (await page.locator("#log div").allTextContents()).join("\n")
+    return { outcome: `${outcome}: ${await item.textContent()}\n${log}`, values }
+  }
+  return { outcome, values }
+}
+
+describe.runIf(suiteCanRun("browser (chromium)", ["chromium"]))("the DHT client in a browser", () => {
+  const scope = Effect.runSync(Scope.make())
+  let server: RunningNode
+  let peer: KadNode
+  let example: ExampleServer
+  let browser: Browser
+  let page: Page
+
+  beforeAll(async () => {
+    // bundling, the CLI node's start-up and the browser's launch overlap
+    const [started, served, launched] = await Promise.all([
+      startNode(["--memory", "--ws", "--health-interval", "0"]),
+      serveBrowserExample(),
+      chromium.launch({ executablePath: chromiumExecutable, headless: true, args: ["--no-sandbox"] })
+    ])
+    server = started
+    example = served
+    browser = launched
+    const tcp = server.started.addresses.find((a) => !a.includes("/ws/"))
+    if (tcp === undefined) throw new Error(`the node printed no TCP address: ${server.started.addresses}`)
+    peer = await Effect.runPromise(
+      Effect.gen(function* () {
+        const host = yield* makeHost({ listen: listenAddresses({ listen: [], ws: true }) })
+        const node = yield* makeKadNode({ host, mode: "server", bootstrap: [tcp] })
+        yield* call("bootstrap", (signal) => node.dht.bootstrap({ signal }))
+        return node
+      }).pipe(Scope.extend(scope))
+    )
+    page = await browser.newPage()
+    const bootstrap = [...wsAddresses(server.started.addresses), ...wsAddresses(peer.host.getMultiaddrs().map(String))]
+    const query = bootstrap.map((a) => `bootstrap=${encodeURIComponent(a)}`).join("&")
+    await page.goto(`${example.url}?${query}`)
+    await page.click("#connect")
+    await page.locator("#status[data-peer-id]").waitFor({ timeout: 45_000 })
+  }, 90_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await example?.close()
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    await killAll()
+  })
+
+  it("the kad-dht node listens on WebSockets with --ws", () => {
+    expect(wsAddresses(server.started.addresses)).toEqual([
+      expect.stringMatching(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/ws/p2p/${server.started.peerId}$`))
+    ])
+  })
+
+  it("the page finds a provider a Node peer announced, and gets the value it put", async () => {
+    const cid = await cidOfText("announced by a Node peer")
+    await call("provide", (signal) => peer.dht.provide(cid, true, { signal })).pipe(Effect.runPromise)
+    const value = encodeCliValue("hello from Node", Date.now())
+    await call("putValue", (signal) => peer.dht.putValue("/cli/from-node", value, { signal })).pipe(Effect.runPromise)
+
+    await page.fill("#content", "announced by a Node peer")
+    const providers = await clickFor(page, "find-providers", "find-providers")
+    expect(providers.outcome).toBe("ok")
+    expect(providers.values).toContain(peer.host.peerId.toString())
+
+    await page.fill("#key", "from-node")
+    const got = await clickFor(page, "get", "get")
+    expect(got.outcome).toBe("ok")
+    expect(got.values).toEqual(["hello from Node"])
+  })
+
+  it("a Node peer finds a provider the page announced, and gets the value it put", async () => {
+    const browserPeer = await page.locator("#status").getAttribute("data-peer-id")
+    expect(browserPeer).toMatch(/^12D3Koo/)
+
+    await page.fill("#content", "announced by the browser")
+    const provided = await clickFor(page, "provide", "provide")
+    expect(provided.outcome).toBe("ok")
+    await page.fill("#key", "from-browser")
+    await page.fill("#value", "hello from the browser")
+    const put = await clickFor(page, "put", "put")
+    expect(put.outcome).toBe("ok")
+
+    const cid = await cidOfText("announced by the browser")
+    const providers = await call("findProviders", async (signal) => {
+      const found: Array<string> = []
+      for await (const provider of peer.dht.findProvidersAsync(cid, 5, { signal })) found.push(provider.id.toString())
+      return found
+    }).pipe(Effect.runPromise)
+    expect(providers).toContain(browserPeer)
+
+    const bytes = await call("getValue", (signal) => peer.dht.getValue("/cli/from-browser", { signal })).pipe(
+      Effect.runPromise
+    )
+    expect(bytes === null ? undefined : decodeCliValue(bytes)?.value).toBe("hello from the browser")
+  })
+})
+
+describe("the browser bundle", () => {
+  it("reaches no Node built-in from the public entry of @effect-kad/dht", async () => {
+    const bundle = await bundleForBrowser({ contents: 'export * from "@effect-kad/dht"' })
+    expect(bundle.builtinImports).toEqual([])
+    expect(bundle.inputs).toBeGreaterThan(100)
+  })
+
+  it("names each Node built-in an entry reaches, with the module that imports it", async () => {
+    const leaky = await bundleForBrowser({
+      contents:
+        'import { CID } from "multiformats/cid"\nimport { readFile } from "node:fs/promises"\nexport { CID, readFile }'
+    })
+    expect(leaky.builtinImports).toEqual([{ builtin: "node:fs/promises", importer: "entry.ts" }])
+  })
+})
