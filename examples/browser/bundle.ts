@@ -37,8 +37,10 @@ export interface BrowserBundle {
   readonly code: Uint8Array
   /** Its size gzipped at level 9, in bytes. */
   readonly gzipBytes: number
-  /** Source files that went into it. */
+  /** How many source files went into it. */
   readonly inputs: number
+  /** The source files that went into it, relative to the repository root. */
+  readonly inputFiles: ReadonlyArray<string>
   /** Node built-ins reachable from the entry; empty when it runs in a browser as is. */
   readonly builtinImports: ReadonlyArray<BuiltinImport>
 }
@@ -86,6 +88,7 @@ export const bundleForBrowser = async (entry: BundleEntry): Promise<BrowserBundl
     code: output.contents,
     gzipBytes: gzipSync(output.contents, { level: 9 }).byteLength,
     inputs: Object.keys(result.metafile.inputs).length,
+    inputFiles: Object.keys(result.metafile.inputs),
     builtinImports: builtinImportsOf(result.metafile)
   }
 }

@@ -143,10 +143,13 @@ describe.runIf(suiteCanRun("browser (chromium)", ["chromium"]))("the DHT client 
 })
 
 describe("the browser bundle", () => {
-  it("reaches no Node built-in from the public entry of @effect-kad/dht", async () => {
+  it("reaches no Node built-in and no LevelDB from the public entry of @effect-kad/dht", async () => {
     const bundle = await bundleForBrowser({ contents: 'export * from "@effect-kad/dht"' })
     expect(bundle.builtinImports).toEqual([])
     expect(bundle.inputs).toBeGreaterThan(100)
+    // LevelDB (durable stores of kad-dht node) stays with the CLI, even in its browser build
+    expect(bundle.inputFiles.filter((file) => /(^|\/)(datastore-level|classic-level|level)\//.test(file))).toEqual([])
+    expect(bundle.inputFiles.some((file) => file.startsWith("packages/dht/src/"))).toBe(true)
   })
 
   it("names each Node built-in an entry reaches, with the module that imports it", async () => {
