@@ -32,8 +32,8 @@ const element = <T extends HTMLElement>(id: string): T => {
   return found as T
 }
 
-const started = performance.now()
-const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(2)} s`
+const pageStarted = performance.now()
+const elapsed = (): string => `${((performance.now() - pageStarted) / 1000).toFixed(2)} s`
 
 const log = (line: string, error = false): void => {
   const entry = document.createElement("div")

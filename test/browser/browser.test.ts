@@ -3,9 +3,9 @@
  * playwright-core, loads the browser example (bundled by esbuild) and its
  * client-mode DHT joins Node DHT servers over WebSockets on 127.0.0.1.
  *
- * The network: a `kad-dht node --memory --ws` process (the CLI, as a user
- * runs it) and a Node peer in this process that listens on TCP and
- * WebSockets too. The page finds a provider and gets a value the Node peer
+ * The network: `kad-dht node --memory --ws` (the CLI's command line,
+ * parsed and run in this process, its JSON output captured) and a Node
+ * peer that listens on TCP and WebSockets too. The page finds a provider and gets a value the Node peer
  * announced and put; the Node peer finds a provider and gets a value the
  * page announced and put. The page is driven through its form, as a user
  * would, and read through its results list.
@@ -13,16 +13,56 @@
  * Without Chromium the suite is skipped with a notice (a failure with
  * `EFFECT_KAD_REQUIRE_ALL_SUITES=1`, as in CI).
  */
-import { call, type KadNode, listenAddresses, makeHost, makeKadNode } from "@effect-kad/cli"
+import { NodeContext } from "@effect/platform-node"
+import { call, type KadNode, listenAddresses, makeHost, makeKadNode, run } from "@effect-kad/cli"
 import { decodeCliValue, encodeCliValue } from "@effect-kad/cli/values"
-import { Effect, Exit, Scope } from "effect"
+import { Console, Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { bundleForBrowser } from "../../examples/browser/bundle.js"
 import { cidOfText } from "../../examples/browser/client.js"
 import { type ExampleServer, serveBrowserExample } from "../../examples/browser/serve.js"
-import { killAll, type RunningNode, startNode } from "../../packages/cli/test/cli-process.js"
 import { chromiumExecutable, suiteCanRun } from "../support/toolchains.js"
+
+/** The `started` line `kad-dht node --json` prints. */
+interface Started {
+  readonly peerId: string
+  readonly addresses: ReadonlyArray<string>
+}
+
+/** A `kad-dht node` running in this process. */
+interface RunningNode {
+  readonly started: Started
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * Runs `kad-dht node --json <args>` in this process (a subprocess would
+ * spend most of the suite's time compiling the CLI) and waits for the
+ * `started` line it prints; `stop` interrupts it as Ctrl-C would.
+ */
+const startNode = async (args: ReadonlyArray<string>): Promise<RunningNode> => {
+  const started = Effect.runSync(Deferred.make<Started, Error>())
+  const defaultConsole = Effect.runSync(Console.consoleWith(Effect.succeed))
+  const capture: Console.Console = {
+    ...defaultConsole,
+    log: (...parts) =>
+      Effect.suspend(() => {
+        const event = JSON.parse(String(parts[0])) as Started & { readonly event?: string }
+        return event.event === "started" ? Deferred.succeed(started, event) : Effect.void
+      })
+  }
+  const fiber = run(["node", "kad-dht", "node", "--json", ...args]).pipe(
+    Effect.withConsole(capture),
+    Effect.provide(NodeContext.layer),
+    Effect.onExit((exit) => Deferred.fail(started, new Error(`kad-dht node ended before starting: ${exit}`))),
+    Effect.runFork
+  )
+  return {
+    started: await Effect.runPromise(Deferred.await(started)),
+    stop: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined)
+  }
+}
 
 /** Multiaddrs of `node` that browsers can dial. */
 const wsAddresses = (addresses: ReadonlyArray<string>): Array<string> => addresses.filter((a) => a.includes("/ws/"))
@@ -89,7 +129,7 @@ describe.runIf(suiteCanRun("browser (chromium)", ["chromium"]))("the DHT client 
     await browser?.close()
     await example?.close()
     await Effect.runPromise(Scope.close(scope, Exit.void))
-    await killAll()
+    await server?.stop()
   })
 
   it("the kad-dht node listens on WebSockets with --ws", () => {
