@@ -108,9 +108,12 @@ export const reachableAddresses = (host: Libp2p, timeoutMillis: number): Promise
     const onUpdate = (): void => void check()
     const timer = setTimeout(() => {
       host.removeEventListener("self:peer:update", onUpdate)
+      const connected = host.getConnections().length
       reject(
         new Error(
-          `no relay reservation within ${timeoutMillis} ms: none of the connected peers relays (start servers with kad-dht node --ws)`
+          connected === 0
+            ? `no relay reservation within ${timeoutMillis} ms: not connected to any peer`
+            : `no relay reservation within ${timeoutMillis} ms: none of the ${connected} connections is to a relay (kad-dht node --ws relays)`
         )
       )
     }, timeoutMillis)

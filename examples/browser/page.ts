@@ -91,6 +91,9 @@ const connect = async (): Promise<void> => {
     started.host.addEventListener("peer:connect", (event) => log(`connected to ${event.detail.toString()}`))
     started.host.addEventListener("peer:disconnect", (event) => log(`disconnected from ${event.detail.toString()}`))
     await started.dht.bootstrap({ signal: AbortSignal.timeout(OPERATION_TIMEOUT_MILLIS) })
+    if (started.host.getConnections().length === 0) {
+      throw new Error("none of the servers could be reached (are they running, and listening on WebSockets?)")
+    }
     log("waiting for a relay reservation (the address this page announces as a provider)")
     const addresses = await reachableAddresses(started.host, OPERATION_TIMEOUT_MILLIS)
     log(`reachable at ${addresses.map(String).join(", ")}`)

@@ -122,7 +122,13 @@ describe.runIf(suiteCanRun("browser (chromium)", ["chromium"]))("the DHT client 
     const query = bootstrap.map((a) => `bootstrap=${encodeURIComponent(a)}`).join("&")
     await page.goto(`${example.url}?${query}`)
     await page.click("#connect")
-    await page.locator("#status[data-peer-id]").waitFor({ timeout: 45_000 })
+    await page
+      .locator("#status[data-peer-id]")
+      .waitFor({ timeout: 45_000 })
+      .catch(async (cause: unknown) => {
+        const log = (await page.locator("#log div").allTextContents()).join("\n")
+        throw new Error(`the page did not connect: ${await page.locator("#status").textContent()}\n${log}`, { cause })
+      })
   }, 90_000)
 
   afterAll(async () => {
