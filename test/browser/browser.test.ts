@@ -98,15 +98,21 @@ describe.runIf(suiteCanRun("browser (chromium)", ["chromium"]))("the DHT client 
   let page: Page
 
   beforeAll(async () => {
-    // bundling, the CLI node's start-up and the browser's launch overlap
-    const [started, served, launched] = await Promise.all([
-      startNode(["--memory", "--ws", "--health-interval", "0"]),
-      serveBrowserExample(),
-      chromium.launch({ executablePath: chromiumExecutable, headless: true, args: ["--no-sandbox"] })
+    // bundling, the CLI node's start-up and the browser's launch overlap; each is kept as soon as it
+    // is up, so afterAll stops it even when another failed
+    await Promise.all([
+      startNode(["--memory", "--ws", "--health-interval", "0"]).then((started) => {
+        server = started
+      }),
+      serveBrowserExample().then((served) => {
+        example = served
+      }),
+      chromium
+        .launch({ executablePath: chromiumExecutable, headless: true, args: ["--no-sandbox"] })
+        .then((launched) => {
+          browser = launched
+        })
     ])
-    server = started
-    example = served
-    browser = launched
     const tcp = server.started.addresses.find((a) => !a.includes("/ws/"))
     if (tcp === undefined) throw new Error(`the node printed no TCP address: ${server.started.addresses}`)
     peer = await Effect.runPromise(
