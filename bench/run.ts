@@ -14,6 +14,7 @@
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { adversitySuite } from "./adversity.js"
+import { bundleSuite } from "./bundle.js"
 import { describeMachine, machineInfo } from "./lib/machine.js"
 import { saveResult } from "./lib/report.js"
 import type { Suite } from "./lib/suite.js"
@@ -29,7 +30,8 @@ const suites: ReadonlyArray<Suite> = [
   requestHandlingSuite,
   operationsSuite,
   simulationSuite,
-  adversitySuite
+  adversitySuite,
+  bundleSuite
 ]
 
 /** Time budget of one suite; suites size their work to finish within it. */

@@ -14,10 +14,13 @@ import { join } from "node:path"
 /** A command a suite needs. */
 export type Toolchain = "go" | "cargo" | "chromium"
 
+/** The Chromium executable browser suites drive: `CHROMIUM_PATH`, else Debian's `/usr/bin/chromium`. */
+export const chromiumExecutable: string = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
+
 const probes: Record<Toolchain, ReadonlyArray<string>> = {
   go: ["go", "version"],
   cargo: ["cargo", "--version"],
-  chromium: [process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", "--version"]
+  chromium: [chromiumExecutable, "--version"]
 }
 
 const known = new Map<Toolchain, boolean>()

@@ -1,15 +1,19 @@
 /**
- * The libp2p hosts the CLI runs its DHT nodes on: TCP, Noise, Yamux and
- * Identify (with push, so peers learn of mode changes), listening only
- * where the user said.
+ * The libp2p hosts the CLI runs its DHT nodes on: TCP and WebSockets (so
+ * browser clients can dial them), Noise, Yamux and Identify (with push, so
+ * peers learn of mode changes), listening only where the user said. A host
+ * listening on WebSockets also relays (circuit relay v2) for the browsers
+ * it serves.
  *
  * @module
  */
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
+import { circuitRelayServer } from "@libp2p/circuit-relay-v2"
 import { identify, identifyPush } from "@libp2p/identify"
 import type { PrivateKey } from "@libp2p/interface"
 import { tcp } from "@libp2p/tcp"
+import { webSockets } from "@libp2p/websockets"
 import { multiaddr } from "@multiformats/multiaddr"
 import { Effect, type Scope } from "effect"
 import { createLibp2p, type Libp2p } from "libp2p"
@@ -20,7 +24,7 @@ export type Host = Libp2p
 
 /** Settings of {@link makeHost}. */
 export interface HostOptions {
-  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. */
+  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0` or `/ip4/127.0.0.1/tcp/0/ws`. */
   readonly listen: ReadonlyArray<string>
   /** The identity; a fresh Ed25519 key when omitted. */
   readonly privateKey?: PrivateKey
@@ -34,7 +38,23 @@ export interface HostOptions {
 const LOOPBACK = ["/ip4/127.0.0.0/ipcidr/8", "/ip6/::1/ipcidr/128"]
 
 /**
+ * Whether a multiaddr is a WebSockets one (`/ws` or `/wss`, possibly behind `/tls`).
+ *
+ * @example
+ * ```ts
+ * isWebSockets("/ip4/127.0.0.1/tcp/4002/ws") // true
+ * isWebSockets("/ip4/127.0.0.1/tcp/4001") // false
+ * ```
+ */
+export const isWebSockets = (address: string): boolean => /\/wss?(\/|$)/.test(address)
+
+/**
  * Starts a host and stops it when the scope closes.
+ *
+ * A host listening on WebSockets runs a circuit relay server too: a page
+ * cannot listen, so the only address a browser client can announce (in a
+ * provider record, say, which DHT servers ignore without addresses) is a
+ * `/p2p-circuit` one through a relay it is connected to.
  *
  * @example
  * ```ts
@@ -48,11 +68,16 @@ export const makeHost = (options: HostOptions): Effect.Effect<Host, StartupError
         createLibp2p({
           ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),
           addresses: { listen: [...options.listen] },
-          transports: [tcp()],
+          // WebSockets is the transport browsers can dial; it only listens where a `/ws` address asks it to
+          transports: [tcp(), webSockets()],
           connectionEncrypters: [noise()],
           streamMuxers: [yamux()],
           connectionManager: { allow: LOOPBACK },
-          services: { identify: identify(), identifyPush: identifyPush() }
+          services: {
+            identify: identify(),
+            identifyPush: identifyPush(),
+            ...(options.listen.some(isWebSockets) ? { circuitRelay: circuitRelayServer() } : {})
+          }
         }),
       catch: (cause) => new StartupError({ what: "the libp2p host", reason: reasonOf(cause), cause })
     }),

@@ -8,7 +8,7 @@
  */
 export { rootCommand, run } from "./cli.js"
 export { checkPeerAddress, withClientNode } from "./commands/common.js"
-export { DEFAULT_LISTEN, type NodeSettings, runNode } from "./commands/node.js"
+export { DEFAULT_LISTEN, DEFAULT_WS_LISTEN, listenAddresses, type NodeSettings, runNode } from "./commands/node.js"
 export { closestKey, type PrintedPeer, printedPeer } from "./commands/operations.js"
 export {
   type DemoReport,
@@ -20,7 +20,7 @@ export {
   startNetwork
 } from "./demo.js"
 export * from "./errors.js"
-export { dialableAddresses, type Host, type HostOptions, makeHost } from "./host.js"
+export { dialableAddresses, type Host, type HostOptions, isWebSockets, makeHost } from "./host.js"
 export { ephemeralIdentity, IDENTITY_FILE, type Identity, loadOrCreateIdentity } from "./identity.js"
 export { call, countingNetwork, type KadNode, type KadNodeOptions, makeKadNode, RequestCounter } from "./kad-node.js"
 export { emit, reported } from "./output.js"

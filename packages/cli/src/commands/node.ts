@@ -11,7 +11,7 @@ import { DatastoreProviderStore, type DHTMode, type ProviderStore } from "@effec
 import { LevelDatastore } from "datastore-level"
 import { Duration, Effect, type Scope } from "effect"
 import { type CliError, reasonOf, StartupError } from "../errors.js"
-import { dialableAddresses, makeHost } from "../host.js"
+import { dialableAddresses, isWebSockets, makeHost } from "../host.js"
 import { ephemeralIdentity, IDENTITY_FILE, type Identity, loadOrCreateIdentity } from "../identity.js"
 import { call, type KadNode, makeKadNode } from "../kad-node.js"
 import { emit, reported } from "../output.js"
@@ -27,10 +27,32 @@ export interface NodeSettings {
   readonly keyFile: string | undefined
   readonly healthIntervalSeconds: number
   readonly json: boolean
+  /** Also listen on {@link DEFAULT_WS_LISTEN}, for browser clients. */
+  readonly ws?: boolean
 }
 
 /** Listen address when none is given: loopback only, any free port. */
 export const DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
+
+/** The WebSockets address `--ws` adds: loopback only, any free port. */
+export const DEFAULT_WS_LISTEN = "/ip4/127.0.0.1/tcp/0/ws"
+
+/**
+ * The addresses a node listens on: the `--listen` ones (or
+ * {@link DEFAULT_LISTEN}), plus {@link DEFAULT_WS_LISTEN} with `--ws`
+ * unless a WebSockets address is among them already. A node listening on
+ * WebSockets relays for the browsers it serves (see `makeHost`).
+ *
+ * @example
+ * ```ts
+ * listenAddresses({ listen: [], ws: true }) // ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws"]
+ * ```
+ */
+export const listenAddresses = (settings: Pick<NodeSettings, "listen" | "ws">): Array<string> => {
+  const listen = settings.listen.length > 0 ? [...settings.listen] : [DEFAULT_LISTEN]
+  if (settings.ws === true && !listen.some(isWebSockets)) listen.push(DEFAULT_WS_LISTEN)
+  return listen
+}
 
 const openLevel = (location: string): Effect.Effect<LevelDatastore, StartupError, Scope.Scope> =>
   Effect.acquireRelease(
@@ -92,7 +114,7 @@ export const runNode = (
       keyFile === undefined ? yield* ephemeralIdentity : yield* loadOrCreateIdentity(path.resolve(keyFile))
 
     const host = yield* makeHost({
-      listen: settings.listen.length > 0 ? settings.listen : [DEFAULT_LISTEN],
+      listen: listenAddresses(settings),
       privateKey: identity.privateKey
     })
 
@@ -169,6 +191,11 @@ export const nodeCommand = Command.make(
       Options.withDescription(`A multiaddr to listen on (repeatable); default ${DEFAULT_LISTEN}.`),
       Options.repeated
     ),
+    ws: Options.boolean("ws").pipe(
+      Options.withDescription(
+        `Also listen on WebSockets (${DEFAULT_WS_LISTEN}) and relay for browser clients; or give a /ws address to --listen.`
+      )
+    ),
     bootstrap: bootstrapOption,
     mode: Options.choice("mode", ["server", "client", "auto"]).pipe(
       Options.withDescription("server answers queries, client only asks, auto follows reachability."),
@@ -197,6 +224,7 @@ export const nodeCommand = Command.make(
       Effect.scoped(
         runNode({
           listen: options.listen,
+          ws: options.ws,
           bootstrap: options.bootstrap,
           mode: options.mode,
           dataDir: options.dataDir,
