@@ -120,6 +120,28 @@ export class MaxRetriesExceededException extends Data.TaggedError("MaxRetriesExc
   }
 }
 
+/**
+ * An operation of a part of the DHT that the options turned off
+ * (`disableValues`, `disableProviders`), as go-libp2p-kad-dht answers
+ * `routing.ErrNotSupported`.
+ *
+ * @example
+ * ```ts
+ * yield* dht.putValue(key, value).pipe(
+ *   Effect.catchTag("FeatureDisabledError", (e) => Effect.logInfo(`${e.feature} are off here`))
+ * )
+ * ```
+ */
+export class FeatureDisabledError extends Data.TaggedError("FeatureDisabledError")<{
+  readonly feature: "values" | "providers"
+  readonly operation: string
+}> {
+  override get message(): string {
+    const option = this.feature === "values" ? "disableValues" : "disableProviders"
+    return `cannot ${this.operation}: ${this.feature} are turned off on this node (${option})`
+  }
+}
+
 /** The DHT was closed; no further operations are accepted. */
 export class DHTClosedError extends Data.TaggedError("DHTClosedError")<{
   readonly operation: string

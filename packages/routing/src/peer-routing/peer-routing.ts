@@ -63,6 +63,11 @@ export interface PeerRoutingConfig {
   readonly emptyTableWaitMillis?: number
   /** Leave loopback addresses out of answers to peers that are not themselves on loopback. */
   readonly filterLocalhostInResponses: boolean
+  /**
+   * Which peers lookups may query (go's `QueryFilter`): a refused peer is
+   * neither a seed nor taken from an answer's closer peers. Default: all.
+   */
+  readonly queryFilter?: (peer: PeerInfo) => boolean
 }
 
 /** Options of one lookup run through {@link PeerRouting}. */
@@ -209,6 +214,17 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       floorMillis: Math.min(deadlineConfig.floorMillis, config.requestTimeoutMillis)
     })
     const emptyTableWaitMillis = config.emptyTableWaitMillis ?? 5_000
+    const queryFilter = config.queryFilter
+    const queryable = (peers: ReadonlyArray<PeerInfo>): ReadonlyArray<PeerInfo> =>
+      queryFilter === undefined ? peers : peers.filter(queryFilter)
+    /** The query with refused peers dropped from its answers' closer peers. */
+    const filteredQuery = <A, E>(
+      query: (peer: PeerInfo, progress: QueryProgress) => Effect.Effect<QueryOutcome<A>, E>
+    ): ((peer: PeerInfo, progress: QueryProgress) => Effect.Effect<QueryOutcome<A>, E>) =>
+      queryFilter === undefined
+        ? query
+        : (peer, progress) =>
+            Effect.map(query(peer, progress), (outcome) => ({ ...outcome, closer: outcome.closer.filter(queryFilter) }))
     const failedRecently = new RecentFailures()
 
     /** Requests in flight per peer, and who waits for them to end. */
@@ -321,7 +337,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
 
     const nearestInfos = (target: KadId) =>
       Effect.map(table.nearest(target, config.k), (entries) =>
-        entries.map((entry): PeerInfo => ({ id: entry.id, multiaddrs: entry.multiaddrs }))
+        queryable(entries.map((entry): PeerInfo => ({ id: entry.id, multiaddrs: entry.multiaddrs })))
       )
 
     /** The table's closest peers; an empty table is given a bounded time to fill first. */
@@ -353,7 +369,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             ...lookupSettings(),
             target,
             seeds,
-            query,
+            query: filteredQuery(query),
             stopWhen: options.stopWhen,
             skipFollowUp: options.skipFollowUp
           },
@@ -408,7 +424,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             ...lookupSettings<never, unknown>(),
             target: kadIdOfKey(key),
             seeds,
-            query: findNode(key)
+            query: filteredQuery(findNode(key))
           }).pipe(Stream.tap((event) => account(event)))
         )
       )
