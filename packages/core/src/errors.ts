@@ -113,10 +113,16 @@ export class RequestRefusedError extends Data.TaggedError("RequestRefusedError")
 export class MaxRetriesExceededException extends Data.TaggedError("MaxRetriesExceededException")<{
   readonly attempts: number
   readonly lastCause: unknown
+  /**
+   * The DHT operation every request of which failed (`putValue`,
+   * `getValue`); absent when one request ran out of retries.
+   */
+  readonly operation?: string
 }> {
   override get message(): string {
     const cause = this.lastCause instanceof Error ? this.lastCause.message : String(this.lastCause)
-    return `gave up after ${this.attempts} attempts: ${cause}`
+    const what = this.operation === undefined ? "" : `${this.operation}: every request failed; `
+    return `${what}gave up after ${this.attempts} attempts: ${cause}`
   }
 }
 

@@ -15,6 +15,7 @@ import {
   DhtMode,
   type DhtServices,
   IpfsDHT,
+  MaxRetriesExceededException,
   type Reachability,
   RecordStore,
   type Validator
@@ -151,8 +152,13 @@ describe("the guide's API: modes, options and errors", () => {
       ])
       // a normal node that puts through it: the record is not stored there
       yield* addPeer(on, off)
-      const put = yield* on.run(Effect.flatMap(Dht, (d) => Effect.either(d.putValue(key, new Uint8Array([2])))))
-      expect(put._tag).toBe("Left")
+      // the off node answers FIND_NODE, then never the PUT_VALUE: every request went unanswered
+      const put = yield* on.run(Effect.flatMap(Dht, (d) => Effect.flip(d.putValue(key, new Uint8Array([2])))))
+      expect(put._tag).toBe("MaxRetriesExceededException")
+      if (put._tag === "MaxRetriesExceededException") {
+        expect(put.operation).toBe("putValue")
+        expect((put.lastCause as { _tag?: string })._tag).toBe("TimeoutError")
+      }
       const stored = yield* off.run(Effect.flatMap(RecordStore, (s) => s.get(key)))
       expect(Option.isNone(stored)).toBe(true)
       yield* on.run(Effect.flatMap(Dht, (d) => d.provide(cid)))
@@ -232,6 +238,63 @@ describe("the guide's API: modes, options and errors", () => {
       expect(calls).toBeGreaterThan(0)
       expect(report.connected.map(String)).toEqual([target.id.toString()])
       expect(yield* joining.run(Effect.flatMap(RoutingTable, (t) => t.size))).toBe(1)
+    })
+  )
+})
+
+describe("MaxRetriesExceededException", () => {
+  it.scopedLive("putValue and getValue fail with it, carrying the last failure, when no peer answered at all", () =>
+    Effect.gen(function* () {
+      const hub = new MemoryNetworkHub()
+      const a = yield* node(hub, { mode: "server" })
+      const b = yield* node(hub, { mode: "server" })
+      const c = yield* node(hub, { mode: "server" })
+      const key = new TextEncoder().encode("/test/unreachable")
+      const reAdd = Effect.zipRight(addPeer(a, b), addPeer(a, c))
+      yield* reAdd
+      yield* hub.kill(b.id)
+      yield* hub.kill(c.id)
+      const put = yield* a.run(Effect.flatMap(Dht, (d) => Effect.flip(d.putValue(key, new Uint8Array([1])))))
+      expect(put._tag).toBe("MaxRetriesExceededException")
+      if (put._tag !== "MaxRetriesExceededException") return
+      expect(put.operation).toBe("putValue")
+      expect(put.attempts).toBe(2)
+      expect((put.lastCause as { _tag?: string })._tag).toBe("TransientNetworkError")
+      expect(put.message).toMatch(/putValue: every request failed; gave up after 2 attempts/)
+      // nothing stored is lost: the local copy stays
+      expect(Option.isSome(yield* a.run(Effect.flatMap(RecordStore, (st) => st.get(key))))).toBe(true)
+
+      const other = new TextEncoder().encode("/test/nobody-has-this")
+      yield* reAdd
+      const get = yield* a.run(Effect.flatMap(Dht, (d) => Effect.flip(d.getValue(other))))
+      expect(get._tag).toBe("MaxRetriesExceededException")
+      if (get._tag === "MaxRetriesExceededException") expect(get.operation).toBe("getValue")
+      // with one peer answering, nothing found is NotFoundError again
+      const d = yield* node(hub, { mode: "server" })
+      yield* reAdd
+      yield* addPeer(a, d)
+      const missing = yield* a.run(Effect.flatMap(Dht, (dht) => Effect.flip(dht.getValue(other))))
+      expect(missing._tag).toBe("NotFoundError")
+    })
+  )
+
+  it.scopedLive("the Promise getValue rejects with it instead of resolving null", () =>
+    Effect.gen(function* () {
+      const hub = new MemoryNetworkHub()
+      const b = yield* node(hub, { mode: "server" })
+      const config = yield* DHTConfig.fromOptions({ mode: "server", autoRefresh: false, emptyTableWait: 0 })
+      const id = yield* newPeerId
+      const dht = new IpfsDHT({ host: { peerId: id } as never }, Dht.layerWith(config, hub.layer(id)))
+      yield* Effect.addFinalizer(() => Effect.promise(() => dht.close()))
+      yield* Effect.promise(() => dht.effect(Effect.flatMap(RoutingTable, (t) => t.tryAdd(info(b.id)))))
+      yield* hub.kill(b.id)
+      const error = yield* Effect.promise(() =>
+        dht.getValue("/pk/missing").then(
+          () => undefined,
+          (e: unknown) => e
+        )
+      )
+      expect(error).toBeInstanceOf(MaxRetriesExceededException)
     })
   )
 })

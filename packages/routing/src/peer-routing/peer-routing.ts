@@ -85,6 +85,14 @@ export interface PeerRoutingShape {
    * closest first.
    */
   readonly getClosestPeers: (key: Uint8Array) => Effect.Effect<ReadonlyArray<PeerInfo>>
+  /**
+   * The lookup behind {@link PeerRoutingShape.getClosestPeers}, with its
+   * whole result (who answered, who failed); `observe` sees every event.
+   */
+  readonly closestPeersLookup: (
+    key: Uint8Array,
+    observe?: (event: LookupEvent<never, unknown>) => Effect.Effect<void>
+  ) => Effect.Effect<LookupResult>
   /** The same lookup as a stream of progress events. */
   readonly getClosestPeersStream: (key: Uint8Array) => Stream.Stream<LookupEvent<never, unknown>>
   /**
@@ -406,16 +414,21 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             : Effect.void
       })
 
-    const getClosestPeers: PeerRoutingShape["getClosestPeers"] = (key) =>
+    const closestPeersLookup: PeerRoutingShape["closestPeersLookup"] = (key, observe) =>
       Effect.gen(function* () {
-        const result = yield* lookup(key, findNode(key))
+        const result = yield* lookup(key, findNode(key), {}, observe)
         yield* trackSize(key, result)
         if (result.reason === "converged") {
           // a completed lookup refreshed the bucket its target falls in, as go counts it
           yield* table.markBucketRefreshed(Math.min(255, commonPrefixLength(table.localKadId, kadIdOfKey(key))))
         }
-        return result.closest
-      }).pipe(Effect.withSpan("PeerRouting.getClosestPeers"))
+        return result
+      })
+
+    const getClosestPeers: PeerRoutingShape["getClosestPeers"] = (key) =>
+      Effect.map(closestPeersLookup(key), (result) => result.closest).pipe(
+        Effect.withSpan("PeerRouting.getClosestPeers")
+      )
 
     const getClosestPeersStream: PeerRoutingShape["getClosestPeersStream"] = (key) =>
       Stream.unwrap(
@@ -487,6 +500,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
 
     return {
       getClosestPeers,
+      closestPeersLookup,
       getClosestPeersStream,
       findPeer,
       lookup,
