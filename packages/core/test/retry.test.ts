@@ -20,7 +20,7 @@ describe("retries of one request", () => {
   it.effect("a request that keeps failing gives up after maxAttempts with the last failure as its cause", () =>
     Effect.gen(function* () {
       let attempts = 0
-      const request = Effect.suspend(() => {
+      const request = Effect.suspend((): Effect.Effect<never, TransientNetworkError | TimeoutError> => {
         attempts++
         return attempts < 3
           ? Effect.fail(new TransientNetworkError({ peer: "p", reason: `reset ${attempts}` }))
