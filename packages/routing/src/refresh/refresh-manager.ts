@@ -345,11 +345,14 @@ const initialStatus: RefreshStatus = {
 const makeRefreshManager = (config: RefreshConfig) =>
   Effect.gen(function* () {
     const settings = yield* validate(config)
-    const bootstrapPeersNow = (): ReadonlyArray<PeerInfo> =>
-      config.bootstrapPeersFunc === undefined ? settings.bootstrapPeers : config.bootstrapPeersFunc()
     const table = yield* RoutingTable
     const routing = yield* PeerRouting
     const network = yield* Network
+    // a shared list (the public one, a cluster's) names its own members: never dial ourselves
+    const bootstrapPeersNow = (): ReadonlyArray<PeerInfo> =>
+      (config.bootstrapPeersFunc === undefined ? settings.bootstrapPeers : config.bootstrapPeersFunc()).filter(
+        (peer) => !peer.id.equals(network.self)
+      )
 
     const staleAfterMillis =
       settings.staleAfterMillis ??
