@@ -6,6 +6,7 @@ import { RefreshManager, RoutingTable, RpcHandlers } from "@effect-kad/routing"
 import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
+import { multiaddr } from "@multiformats/multiaddr"
 import { type Context, Effect, Layer, Option, Queue, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
@@ -14,6 +15,7 @@ import {
   Dht,
   DhtMode,
   type DhtServices,
+  hostAddressChanges,
   IpfsDHT,
   MaxRetriesExceededException,
   type Reachability,
@@ -238,6 +240,40 @@ describe("the guide's API: modes, options and errors", () => {
       expect(calls).toBeGreaterThan(0)
       expect(report.connected.map(String)).toEqual([target.id.toString()])
       expect(yield* joining.run(Effect.flatMap(RoutingTable, (t) => t.size))).toBe(1)
+    })
+  )
+})
+
+describe("hostAddressChanges", () => {
+  it.scopedLive("signals when a host's own addresses change, not on updates that leave them as they were", () =>
+    Effect.gen(function* () {
+      let addrs = [multiaddr("/ip4/127.0.0.1/tcp/4001")]
+      const events = new EventTarget()
+      const host = { getMultiaddrs: () => addrs, events } as never
+      const update = () => events.dispatchEvent(new Event("self:peer:update"))
+      let signals = 0
+      yield* Stream.runForEach(hostAddressChanges(host), () =>
+        Effect.sync(() => {
+          signals++
+        })
+      ).pipe(Effect.forkScoped)
+      yield* Effect.sleep(20)
+      update()
+      yield* Effect.sleep(20)
+      expect(signals).toBe(0)
+      addrs = [multiaddr("/ip4/127.0.0.1/tcp/4001"), multiaddr("/ip4/192.168.1.5/tcp/4001")]
+      update()
+      yield* eventually(
+        Effect.sync(() => signals),
+        (n) => n === 1
+      )
+      update()
+      addrs = [multiaddr("/ip4/192.168.1.5/tcp/4001")]
+      update()
+      yield* eventually(
+        Effect.sync(() => signals),
+        (n) => n === 2
+      )
     })
   )
 })

@@ -189,10 +189,24 @@ export const emptyTableWait = (wait: Duration.DurationInput): DHTOption => make(
 /** Sets how often provided content is announced again. */
 export const reprovideInterval = (interval: Duration.DurationInput): DHTOption => make({ reprovideInterval: interval })
 
-/** Sets which peers a lookup may query (go's `QueryFilter`). */
+/**
+ * Sets which peers a lookup may query (go's `QueryFilter`).
+ *
+ * @example
+ * ```ts
+ * queryFilter((peer) => !blocked.has(peer.id.toString()))
+ * ```
+ */
 export const queryFilter = (filter: PeerFilter): DHTOption => make({ queryFilter: filter })
 
-/** Sets which peers may enter the routing table (go's `RoutingTableFilter`). */
+/**
+ * Sets which peers may enter the routing table (go's `RoutingTableFilter`).
+ *
+ * @example
+ * ```ts
+ * routingTableFilter((peer) => peer.multiaddrs.some((addr) => addr.toString().startsWith("/ip4/10.")))
+ * ```
+ */
 export const routingTableFilter = (filter: PeerFilter): DHTOption => make({ routingTableFilter: filter })
 
 /**
@@ -217,17 +231,45 @@ export const bootstrapPeersFunc = (peers: () => ReadonlyArray<BootstrapPeerInput
  */
 export const onRequestHook = (hook: RequestHook): DHTOption => make({ onRequestHook: hook })
 
-/** Turns value storage off (go's `DisableValues`). */
+/**
+ * Turns value storage off (go's `DisableValues`).
+ *
+ * @example
+ * ```ts
+ * const providersOnly = await DHT.new_(host, undefined, [disableValues()])
+ * ```
+ */
 export const disableValues = (): DHTOption => make({ disableValues: true })
 
-/** Turns provider records off (go's `DisableProviders`). */
+/**
+ * Turns provider records off (go's `DisableProviders`).
+ *
+ * @example
+ * ```ts
+ * const valuesOnly = await DHT.new_(host, undefined, [disableProviders()])
+ * ```
+ */
 export const disableProviders = (): DHTOption => make({ disableProviders: true })
 
-/** Sets the period of the routing-table refresh (go's name for `refreshInterval`). */
+/**
+ * Sets the period of the routing-table refresh (go's name for `refreshInterval`).
+ *
+ * @example
+ * ```ts
+ * routingTableRefreshPeriod("15 minutes")
+ * ```
+ */
 export const routingTableRefreshPeriod = (period: Duration.DurationInput): DHTOption =>
   make({ refreshInterval: period })
 
-/** Sets the deadline of each refresh lookup (go's `RoutingTableRefreshQueryTimeout`). */
+/**
+ * Sets the deadline of each refresh lookup (go's `RoutingTableRefreshQueryTimeout`).
+ *
+ * @example
+ * ```ts
+ * routingTableRefreshQueryTimeout("30 seconds")
+ * ```
+ */
 export const routingTableRefreshQueryTimeout = (timeout: Duration.DurationInput): DHTOption =>
   make({ refreshQueryTimeout: timeout })
 
