@@ -64,7 +64,7 @@ export const withOptions = (options: DHTOptions): DHTOption =>
       : { ...options, bootstrapPeers: Object.freeze([...options.bootstrapPeers]) }
   )
 
-/** Sets the operating mode (`DHTMode.client`, `.server` or `.auto`). */
+/** Sets the operating mode (`DHTMode.client`, `.server`, `.auto` or `.autoServer`). */
 export const mode = (value: DHTMode): DHTOption => make({ mode: value })
 
 /** Sets k, the bucket size of the routing table and the result size of lookups. */

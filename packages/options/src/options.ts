@@ -108,7 +108,7 @@ export type ValidatorInput = Validator | NamespacedValidator | Readonly<Record<s
  * ```
  */
 export interface DHTOptions {
-  /** Client, server or auto. Default `"auto"`. */
+  /** Client, server, auto or autoServer. Default `"auto"`. */
   readonly mode?: DHTMode
   /** k: peers per routing-table bucket and results per lookup, at least 1. Default 20. */
   readonly bucketSize?: number
@@ -130,7 +130,7 @@ export interface DHTOptions {
   readonly maxRetryAttempts?: number
   /** Pause before the first retry. Default 500 ms. */
   readonly retryInitialBackoff?: Duration.DurationInput
-  /** Longest pause between retries, at least `retryInitialBackoff`. Default 10 s. */
+  /** Longest pause between retries, at least `retryInitialBackoff`. Default 30 s (the guide's). */
   readonly retryMaxBackoff?: Duration.DurationInput
   /** Growth of the pause from one retry to the next, at least 1. Default 2. */
   readonly retryBackoffFactor?: number
