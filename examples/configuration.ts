@@ -47,7 +47,7 @@ export const guideOptionsReference: DHTOptions = {
   bootstrapPeers: [], // multiaddrs ending in /p2p/<id>, or { id, multiaddrs }
   maxRetryAttempts: 3, // attempts per DHT message, the first included
   retryInitialBackoff: "500 millis",
-  retryMaxBackoff: "10 seconds",
+  retryMaxBackoff: "30 seconds",
   retryBackoffFactor: 2,
   filterLocalhostInResponses: true // keep 127.0.0.1 addresses out of answers to remote peers
 }

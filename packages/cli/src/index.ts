@@ -7,7 +7,7 @@
  * @module
  */
 export { rootCommand, run } from "./cli.js"
-export { checkPeerAddress, withClientNode } from "./commands/common.js"
+export { bootstrapOption, checkPeerAddress, withClientNode } from "./commands/common.js"
 export { DEFAULT_LISTEN, DEFAULT_WS_LISTEN, listenAddresses, type NodeSettings, runNode } from "./commands/node.js"
 export { closestKey, type PrintedPeer, printedPeer } from "./commands/operations.js"
 export {

@@ -113,10 +113,38 @@ export class RequestRefusedError extends Data.TaggedError("RequestRefusedError")
 export class MaxRetriesExceededException extends Data.TaggedError("MaxRetriesExceededException")<{
   readonly attempts: number
   readonly lastCause: unknown
+  /**
+   * The DHT operation every request of which failed (`putValue`,
+   * `getValue`); absent when one request ran out of retries.
+   */
+  readonly operation?: string
 }> {
   override get message(): string {
     const cause = this.lastCause instanceof Error ? this.lastCause.message : String(this.lastCause)
-    return `gave up after ${this.attempts} attempts: ${cause}`
+    const what = this.operation === undefined ? "" : `${this.operation}: every request failed; `
+    return `${what}gave up after ${this.attempts} attempts: ${cause}`
+  }
+}
+
+/**
+ * An operation of a part of the DHT that the options turned off
+ * (`disableValues`, `disableProviders`), as go-libp2p-kad-dht answers
+ * `routing.ErrNotSupported`.
+ *
+ * @example
+ * ```ts
+ * yield* dht.putValue(key, value).pipe(
+ *   Effect.catchTag("FeatureDisabledError", (e) => Effect.logInfo(`${e.feature} are off here`))
+ * )
+ * ```
+ */
+export class FeatureDisabledError extends Data.TaggedError("FeatureDisabledError")<{
+  readonly feature: "values" | "providers"
+  readonly operation: string
+}> {
+  override get message(): string {
+    const option = this.feature === "values" ? "disableValues" : "disableProviders"
+    return `cannot ${this.operation}: ${this.feature} are turned off on this node (${option})`
   }
 }
 

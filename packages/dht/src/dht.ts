@@ -11,15 +11,29 @@
  * @module
  */
 
-import { type InvalidOptionError, Libp2pNetwork, Network, type PeerInfo } from "@effect-kad/core"
-import { DHTConfig, type DHTOption, type DHTOptions } from "@effect-kad/options"
-import { ContentRouting, contentRoutingLayer, type ProviderStore } from "@effect-kad/providers"
+import {
+  FeatureDisabledError,
+  type InvalidOptionError,
+  Libp2pNetwork,
+  MessageType,
+  Network,
+  type PeerInfo
+} from "@effect-kad/core"
+import { DHTConfig, type DHTOption, type DHTOptions, type PeerFilter } from "@effect-kad/options"
+import {
+  ContentRouting,
+  contentRoutingLayer,
+  type ProviderStore,
+  type ProviderStoreService
+} from "@effect-kad/providers"
 import {
   type BootstrapReport,
   NetworkSizeEstimator,
   PeerRouting,
   peerRoutingLayer,
   RefreshManager,
+  type RefreshOptions,
+  type RefreshReport,
   RoutingTable,
   type RpcHandlers
 } from "@effect-kad/routing"
@@ -27,8 +41,8 @@ import type { PeerId } from "@libp2p/interface"
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import type { CID } from "multiformats/cid"
 import { DhtMode } from "./mode/mode.js"
-import { hostReachability, type Reachability } from "./mode/reachability.js"
-import { Values, valuesLayer } from "./values/index.js"
+import { hostAddressChanges, hostReachability, type Reachability } from "./mode/reachability.js"
+import { type RecordStore, Values, valuesLayer } from "./values/index.js"
 
 /** Input accepted wherever options are: a plain object or a list of `DHTOption`s. */
 export type OptionsInput = DHTOptions | ReadonlyArray<DHTOption>
@@ -45,6 +59,8 @@ export type DhtServices =
   | RefreshManager
   | DhtMode
   | DHTConfigTag
+  | ProviderStoreService
+  | RecordStore
 
 /** The resolved configuration of a running DHT. */
 export class DHTConfigTag extends Context.Tag("@effect-kad/dht/Config")<DHTConfigTag, DHTConfig>() {}
@@ -56,6 +72,15 @@ export interface BootstrapOptions {
   /** (Re)start periodic refreshes with this interval. */
   readonly periodicRefreshInterval?: Duration.DurationInput
 }
+
+/** Both filters, when both are given. */
+const both = (a: Option.Option<PeerFilter>, b: Option.Option<PeerFilter>): PeerFilter | undefined =>
+  Option.isNone(a) ? Option.getOrUndefined(b) : Option.isNone(b) ? a.value : (peer) => a.value(peer) && b.value(peer)
+
+const disabledMessageTypes = (config: DHTConfig): Array<MessageType> => [
+  ...(config.disableValues ? [MessageType.PUT_VALUE, MessageType.GET_VALUE] : []),
+  ...(config.disableProviders ? [MessageType.ADD_PROVIDER, MessageType.GET_PROVIDERS] : [])
+]
 
 /**
  * Builds the layer graph for a config over a given network layer.
@@ -69,7 +94,8 @@ export interface BootstrapOptions {
 export const layerWith = <E>(
   config: DHTConfig,
   network: Layer.Layer<Network, E>,
-  reachability: Stream.Stream<Reachability> = Stream.empty
+  reachability: Stream.Stream<Reachability> = Stream.empty,
+  addressChanges: Stream.Stream<unknown> = Stream.empty
 ): Layer.Layer<DhtServices, E | InvalidOptionError> => {
   const millis = Duration.toMillis
   const routing = peerRoutingLayer({
@@ -86,14 +112,17 @@ export const layerWith = <E>(
     emptyTableWaitMillis: millis(config.emptyTableWait),
     filterLocalhostInResponses: config.filterLocalhostInResponses,
     maxRoutingTableSize: Option.getOrUndefined(config.maxRoutingTableSize),
-    peerFilter: Option.getOrUndefined(config.peerFilter),
+    // peerFilter is both of go's filters at once
+    peerFilter: both(config.peerFilter, config.routingTableFilter),
+    queryFilter: both(config.peerFilter, config.queryFilter),
     lookupCheckConcurrency: config.lookupCheckConcurrency,
-    diversity: { enabled: config.ipDiversityFilter }
+    diversity: { enabled: config.ipDiversityFilter },
+    disabledMessageTypes: disabledMessageTypes(config)
   })
   const values = valuesLayer({
     maxRecordAge: config.maxRecordAge,
     datastore: Option.getOrUndefined(config.datastore),
-    validator: Option.getOrUndefined(config.validator)
+    validator: Option.getOrUndefined(DHTConfig.validator(config))
   })
   const providers = contentRoutingLayer({
     provideValidity: config.provideValidity,
@@ -106,9 +135,12 @@ export const layerWith = <E>(
   const refresh = RefreshManager.layer({
     autoRefresh: config.autoRefresh,
     refreshIntervalMillis: millis(config.refreshInterval),
-    bootstrapPeers: config.bootstrapPeers
+    refreshQueryTimeoutMillis: millis(config.refreshQueryTimeout),
+    bootstrapPeers: config.bootstrapPeers,
+    bootstrapPeersFunc: Option.isSome(config.bootstrapPeersFunc) ? DHTConfig.bootstrapPeers(config) : undefined,
+    addressChanges
   })
-  const mode = DhtMode.layer(config.mode, reachability)
+  const mode = DhtMode.layer(config.mode, reachability, Option.getOrUndefined(config.onRequestHook))
   const features = Layer.mergeAll(values, providers, refresh)
   return mode.pipe(
     Layer.provideMerge(features),
@@ -140,9 +172,27 @@ export const layerFromHost = (
         protocol: DHTConfig.protocol(config),
         requestTimeoutMillis: Duration.toMillis(config.requestTimeout)
       })
-      return Dht.Live.pipe(Layer.provideMerge(layerWith(config, network, hostReachability(host))))
+      // js-libp2p reports no private reachability (go's AutoNAT event), and addresses alone
+      // cannot tell a LAN-only node from a reachable one: autoServer serves on
+      return Dht.Live.pipe(
+        Layer.provideMerge(
+          layerWith(
+            config,
+            network,
+            config.mode === "autoServer" ? Stream.empty : hostReachability(host),
+            hostAddressChanges(host)
+          )
+        )
+      )
     })
   )
+
+/** An operation that may also fail because its part of the DHT is turned off. */
+export type Disableable<F> = F extends (...args: infer P) => Effect.Effect<infer A, infer E, infer R>
+  ? (...args: P) => Effect.Effect<A, E | FeatureDisabledError, R>
+  : F extends (...args: infer P) => Stream.Stream<infer A, infer E, infer R>
+    ? (...args: P) => Stream.Stream<A, E | FeatureDisabledError, R>
+    : never
 
 /** Operations of the assembled DHT, as Effects and Streams. */
 export interface DhtShape {
@@ -156,13 +206,15 @@ export interface DhtShape {
   readonly findPeer: (peer: PeerId) => Effect.Effect<Option.Option<PeerInfo>>
   /** The k closest peers to a key (bytes, or a peer ID whose multihash is the key). */
   readonly getClosestPeers: (key: Uint8Array | PeerId) => Effect.Effect<ReadonlyArray<PeerInfo>>
-  readonly provide: ContentRouting["Type"]["provide"]
-  readonly findProviders: ContentRouting["Type"]["findProviders"]
-  readonly advertise: ContentRouting["Type"]["advertise"]
-  readonly findPeers: ContentRouting["Type"]["findPeers"]
-  readonly putValue: Values["Type"]["putValue"]
-  readonly getValue: Values["Type"]["getValue"]
-  readonly searchValue: Values["Type"]["searchValue"]
+  /** Refreshes the routing table now (every bucket with `force`) and reports what it did. */
+  readonly refresh: (options?: RefreshOptions) => Effect.Effect<RefreshReport>
+  readonly provide: Disableable<ContentRouting["Type"]["provide"]>
+  readonly findProviders: Disableable<ContentRouting["Type"]["findProviders"]>
+  readonly advertise: Disableable<ContentRouting["Type"]["advertise"]>
+  readonly findPeers: Disableable<ContentRouting["Type"]["findPeers"]>
+  readonly putValue: Disableable<Values["Type"]["putValue"]>
+  readonly getValue: Disableable<Values["Type"]["getValue"]>
+  readonly searchValue: Disableable<Values["Type"]["searchValue"]>
   readonly routingTable: RoutingTable["Type"]
   readonly nsEstimator: NetworkSizeEstimator["Type"]
   readonly mode: DhtMode["Type"]
@@ -185,19 +237,24 @@ export class Dht extends Context.Tag("@effect-kad/dht/Dht")<Dht, DhtShape>() {
       const routingTable = yield* RoutingTable
       const nsEstimator = yield* NetworkSizeEstimator
       const mode = yield* DhtMode
+      const off = (feature: "values" | "providers", operation: string) =>
+        new FeatureDisabledError({ feature, operation })
+      const noValues = config.disableValues
+      const noProviders = config.disableProviders
       return {
         self: network.self,
         config,
         bootstrap: (options) => refresh.bootstrap(options ?? {}),
+        refresh: (options) => refresh.refresh(options),
         findPeer: peerRouting.findPeer,
         getClosestPeers: (key) => peerRouting.getClosestPeers(keyBytes(key)),
-        provide: content.provide,
-        findProviders: content.findProviders,
-        advertise: content.advertise,
-        findPeers: content.findPeers,
-        putValue: values.putValue,
-        getValue: values.getValue,
-        searchValue: values.searchValue,
+        provide: noProviders ? () => Effect.fail(off("providers", "provide")) : content.provide,
+        findProviders: noProviders ? () => Stream.fail(off("providers", "findProviders")) : content.findProviders,
+        advertise: noProviders ? () => Effect.fail(off("providers", "advertise")) : content.advertise,
+        findPeers: noProviders ? () => Stream.fail(off("providers", "findPeers")) : content.findPeers,
+        putValue: noValues ? () => Effect.fail(off("values", "putValue")) : values.putValue,
+        getValue: noValues ? () => Effect.fail(off("values", "getValue")) : values.getValue,
+        searchValue: noValues ? () => Stream.fail(off("values", "searchValue")) : values.searchValue,
         routingTable,
         nsEstimator,
         mode
@@ -212,9 +269,10 @@ export class Dht extends Context.Tag("@effect-kad/dht/Dht")<Dht, DhtShape>() {
   static readonly layerWith = <E>(
     config: DHTConfig,
     network: Layer.Layer<Network, E>,
-    reachability?: Stream.Stream<Reachability>
+    reachability?: Stream.Stream<Reachability>,
+    addressChanges?: Stream.Stream<unknown>
   ): Layer.Layer<DhtServices | Dht, E | InvalidOptionError> =>
-    Dht.Live.pipe(Layer.provideMerge(layerWith(config, network, reachability)))
+    Dht.Live.pipe(Layer.provideMerge(layerWith(config, network, reachability, addressChanges)))
 }
 
 /** Re-exported for callers that hold a CID type. */

@@ -14,6 +14,7 @@
 export {
   AbortedError,
   DHTClosedError,
+  FeatureDisabledError,
   InvalidOptionError,
   InvalidRecordError,
   MaxRetriesExceededException,
@@ -36,6 +37,7 @@ export { NotEnoughDataError, WrongPeerCountError } from "@effect-kad/routing"
 export * from "./dht.js"
 export * from "./ipfs-dht.js"
 export * from "./libp2p-service.js"
+export * from "./local-state.js"
 export * from "./logging.js"
 export * from "./mode/mode.js"
 export * from "./mode/reachability.js"

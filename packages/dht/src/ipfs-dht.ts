@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { DhtRecord } from "@effect-kad/core"
 import {
   AbortedError,
   DHTClosedError,
@@ -15,13 +16,20 @@ import {
   TimeoutError,
   type Validator
 } from "@effect-kad/core"
-import type { DHTMode } from "@effect-kad/options"
-import { namespaceCid, ProvideError, type ProviderStore } from "@effect-kad/providers"
-import type { PeerEntry } from "@effect-kad/routing"
+import type { DHTConfig, DHTMode } from "@effect-kad/options"
+import { namespaceCid, ProvideError, type ProviderStore, ProviderStoreService } from "@effect-kad/providers"
+import type { PeerEntry, RefreshReport } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
 import { Cause, Duration, Effect, Exit, Layer, ManagedRuntime, Option, Stream } from "effect"
 import type { CID } from "multiformats/cid"
 import { type BootstrapOptions, Dht, type DhtServices, type OptionsInput } from "./dht.js"
+import {
+  localRecordOps,
+  type RoutingTableHealth,
+  type RoutingTableStats,
+  routingTableHealth,
+  routingTableStats
+} from "./local-state.js"
 import { debugLogging } from "./logging.js"
 import { foldInto } from "./options-input.js"
 
@@ -120,12 +128,16 @@ export class IpfsDHT {
     return this.hostRef
   }
 
-  private async run<A>(operation: string, effect: Effect.Effect<A, unknown, Dht>, options?: CallOptions): Promise<A> {
+  private async run<A>(
+    operation: string,
+    effect: Effect.Effect<A, unknown, Dht | DhtServices>,
+    options?: CallOptions
+  ): Promise<A> {
     if (this.closed) throw new DHTClosedError({ operation })
     await this.start()
     const runtime = this.runtime
     if (runtime === undefined) throw new DHTClosedError({ operation })
-    let program: Effect.Effect<A, unknown, Dht> = effect
+    let program: Effect.Effect<A, unknown, Dht | DhtServices> = effect
     if (options?.timeout !== undefined) {
       const millis = Duration.toMillis(options.timeout)
       program = Effect.timeoutFail(program, {
@@ -292,12 +304,74 @@ export class IpfsDHT {
     )
   }
 
-  /** The routing table, as the guide reads it. */
+  /**
+   * Refreshes the routing table now, as go's `RefreshRoutingTable` and
+   * `ForceRefresh`: without `force`, buckets refreshed within the refresh
+   * interval are skipped; with it, every bucket is looked up. Waits for a
+   * refresh already running, never overlaps one. Resolves with what it did.
+   */
+  refreshRoutingTable(options: { readonly force?: boolean } & CallOptions = {}): Promise<RefreshReport> {
+    return this.run(
+      "refreshRoutingTable",
+      this.withDht((dht) => dht.refresh({ force: options.force ?? false })),
+      options
+    )
+  }
+
+  /** {@link IpfsDHT.refreshRoutingTable} with `force`: every bucket is looked up. */
+  forceRefresh(options?: CallOptions): Promise<RefreshReport> {
+    return this.refreshRoutingTable({ ...options, force: true })
+  }
+
+  /** The resolved configuration: every option with its default filled in. */
+  getConfig(): Promise<DHTConfig> {
+    return this.run(
+      "getConfig",
+      this.withDht((dht) => Effect.succeed(dht.config))
+    )
+  }
+
+  /** Providers of `cid` in this node's own store (no network traffic). */
+  getLocalProviders(cid: CID): Promise<Array<PeerInfo>> {
+    return this.run(
+      "getLocalProviders",
+      Effect.flatMap(ProviderStoreService, (store) => store.getProviders(cid.multihash.bytes))
+    )
+  }
+
+  /** Records in this node's own store that `provider` provides `cid` (not announced to anyone). */
+  addLocalProvider(cid: CID, provider: PeerInfo): Promise<void> {
+    return this.run(
+      "addLocalProvider",
+      Effect.flatMap(ProviderStoreService, (store) => store.addProvider(cid.multihash.bytes, provider))
+    )
+  }
+
+  /** The record this node stores under `key`, or null; expired records count as absent. */
+  getLocalRecord(key: string | Uint8Array): Promise<DhtRecord | null> {
+    return this.run("getLocalRecord", localRecordOps.get(toKey(key)))
+  }
+
+  /** Whether this node stores a (not expired) record under `key`. */
+  hasLocalRecord(key: string | Uint8Array): Promise<boolean> {
+    return this.run("hasLocalRecord", localRecordOps.has(toKey(key)))
+  }
+
+  /** Deletes the record this node stores under `key`; resolves whether there was one. */
+  removeLocalRecord(key: string | Uint8Array): Promise<boolean> {
+    return this.run("removeLocalRecord", localRecordOps.remove(toKey(key)))
+  }
+
+  /** The routing table, as the guide reads it, with its statistics and health. */
   get routingTable(): {
     size(): Promise<number>
     listPeers(): Promise<ReadonlyArray<PeerEntry>>
+    stats(): Promise<RoutingTableStats>
+    health(): Promise<RoutingTableHealth>
   } {
     return {
+      stats: () => this.run("routingTable.stats", routingTableStats),
+      health: () => this.run("routingTable.health", routingTableHealth),
       size: () =>
         this.run(
           "routingTable.size",
@@ -354,7 +428,7 @@ export class IpfsDHT {
 
   /** Runs any Effect against this DHT's services (for Effect users holding an `IpfsDHT`). */
   effect<A, E>(effect: Effect.Effect<A, E, Dht | DhtServices>, options?: CallOptions): Promise<A> {
-    return this.run("effect", effect as Effect.Effect<A, unknown, Dht>, options)
+    return this.run("effect", effect, options)
   }
 }
 

@@ -18,10 +18,19 @@
  *
  * @module
  */
+
+import type { Validator } from "@effect-kad/core"
 import type { Duration } from "effect"
 import type { Datastore } from "interface-datastore"
 import type { DHTMode } from "./mode.js"
-import type { BootstrapPeerInput, DHTOptions, PeerFilter, ProviderStoreLike, ValidatorInput } from "./options.js"
+import type {
+  BootstrapPeerInput,
+  DHTOptions,
+  PeerFilter,
+  ProviderStoreLike,
+  RequestHook,
+  ValidatorInput
+} from "./options.js"
 
 /** One configuration step: the {@link DHTOptions} fields it sets. */
 export interface DHTOption {
@@ -55,7 +64,7 @@ export const withOptions = (options: DHTOptions): DHTOption =>
       : { ...options, bootstrapPeers: Object.freeze([...options.bootstrapPeers]) }
   )
 
-/** Sets the operating mode (`DHTMode.client`, `.server` or `.auto`). */
+/** Sets the operating mode (`DHTMode.client`, `.server`, `.auto` or `.autoServer`). */
 export const mode = (value: DHTMode): DHTOption => make({ mode: value })
 
 /** Sets k, the bucket size of the routing table and the result size of lookups. */
@@ -179,3 +188,100 @@ export const emptyTableWait = (wait: Duration.DurationInput): DHTOption => make(
 
 /** Sets how often provided content is announced again. */
 export const reprovideInterval = (interval: Duration.DurationInput): DHTOption => make({ reprovideInterval: interval })
+
+/**
+ * Sets which peers a lookup may query (go's `QueryFilter`).
+ *
+ * @example
+ * ```ts
+ * queryFilter((peer) => !blocked.has(peer.id.toString()))
+ * ```
+ */
+export const queryFilter = (filter: PeerFilter): DHTOption => make({ queryFilter: filter })
+
+/**
+ * Sets which peers may enter the routing table (go's `RoutingTableFilter`).
+ *
+ * @example
+ * ```ts
+ * routingTableFilter((peer) => peer.multiaddrs.some((addr) => addr.toString().startsWith("/ip4/10.")))
+ * ```
+ */
+export const routingTableFilter = (filter: PeerFilter): DHTOption => make({ routingTableFilter: filter })
+
+/**
+ * Sets a function asked for the bootstrap peers whenever they are needed
+ * (go's `BootstrapPeersFunc`), for lists that change while the node runs.
+ *
+ * @example
+ * ```ts
+ * bootstrapPeersFunc(() => registry.currentPeers())
+ * ```
+ */
+export const bootstrapPeersFunc = (peers: () => ReadonlyArray<BootstrapPeerInput>): DHTOption =>
+  make({ bootstrapPeersFunc: peers })
+
+/**
+ * Sets a function called with every request received while serving (go's `OnRequestHook`).
+ *
+ * @example
+ * ```ts
+ * onRequestHook((from, request) => console.debug(`${from} sent ${request.type}`))
+ * ```
+ */
+export const onRequestHook = (hook: RequestHook): DHTOption => make({ onRequestHook: hook })
+
+/**
+ * Turns value storage off (go's `DisableValues`).
+ *
+ * @example
+ * ```ts
+ * const providersOnly = await DHT.new_(host, undefined, [disableValues()])
+ * ```
+ */
+export const disableValues = (): DHTOption => make({ disableValues: true })
+
+/**
+ * Turns provider records off (go's `DisableProviders`).
+ *
+ * @example
+ * ```ts
+ * const valuesOnly = await DHT.new_(host, undefined, [disableProviders()])
+ * ```
+ */
+export const disableProviders = (): DHTOption => make({ disableProviders: true })
+
+/**
+ * Sets the period of the routing-table refresh (go's name for `refreshInterval`).
+ *
+ * @example
+ * ```ts
+ * routingTableRefreshPeriod("15 minutes")
+ * ```
+ */
+export const routingTableRefreshPeriod = (period: Duration.DurationInput): DHTOption =>
+  make({ refreshInterval: period })
+
+/**
+ * Sets the deadline of each refresh lookup (go's `RoutingTableRefreshQueryTimeout`).
+ *
+ * @example
+ * ```ts
+ * routingTableRefreshQueryTimeout("30 seconds")
+ * ```
+ */
+export const routingTableRefreshQueryTimeout = (timeout: Duration.DurationInput): DHTOption =>
+  make({ refreshQueryTimeout: timeout })
+
+/**
+ * Adds the validator of one record namespace (go's `NamespacedValidator`
+ * option); several calls add several namespaces, and the default `/pk` and
+ * `/ipns` validators stay unless `pk` or `ipns` is given.
+ *
+ * @example
+ * ```ts
+ * const dht = await DHT.new_(host, undefined, [namespacedValidator("myapp", myAppValidator)])
+ * ```
+ */
+export const namespacedValidator = (namespace: string, value: Validator): DHTOption =>
+  make({ namespacedValidators: { [namespace]: value } })

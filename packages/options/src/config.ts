@@ -5,29 +5,40 @@
  *
  * @module
  */
-import { InvalidOptionError, type PeerInfo, type RetryPolicy, type Validator } from "@effect-kad/core"
+import {
+  InvalidOptionError,
+  NamespacedValidator,
+  type PeerInfo,
+  type RetryPolicy,
+  type Validator
+} from "@effect-kad/core"
 import { Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
 import type { Datastore } from "interface-datastore"
 import type { DHTOption } from "./combinators.js"
 import { isDHTOption } from "./combinators.js"
 import {
   BootstrapPeers,
+  BootstrapPeersFuncSchema,
   DatastoreSchema,
   DurationField,
+  decodeBootstrapPeer,
   FiniteDurationSelf,
   Flag,
   IntAtLeast,
   Mode,
+  mergePeers,
+  NamespacedValidatorsSchema,
   NumberAtLeast,
   PeerFilterSchema,
   PositiveDurationSelf,
   ProtocolPrefix,
   ProviderStoreSchema,
+  RequestHookSchema,
   show,
   ValidatorField
 } from "./fields.js"
 import { DHTMode } from "./mode.js"
-import type { DHTOptions, PeerFilter, ProviderStoreLike } from "./options.js"
+import type { BootstrapPeerInput, DHTOptions, PeerFilter, ProviderStoreLike, RequestHook } from "./options.js"
 
 /**
  * The resolved configuration. Build it with {@link resolveOptions} or
@@ -81,6 +92,19 @@ export interface DHTConfig {
   readonly validator: Option.Option<Validator>
   /** None: every peer is allowed. */
   readonly peerFilter: Option.Option<PeerFilter>
+  /** None: lookups may query every peer. */
+  readonly queryFilter: Option.Option<PeerFilter>
+  /** None: every peer may enter the routing table. */
+  readonly routingTableFilter: Option.Option<PeerFilter>
+  /** None: the fixed `bootstrapPeers` list. */
+  readonly bootstrapPeersFunc: Option.Option<() => ReadonlyArray<BootstrapPeerInput>>
+  /** None: no hook. */
+  readonly onRequestHook: Option.Option<RequestHook>
+  readonly disableValues: boolean
+  readonly disableProviders: boolean
+  readonly refreshQueryTimeout: Duration.Duration
+  /** Validators added by namespace; empty by default. */
+  readonly namespacedValidators: Readonly<Record<string, Validator>>
 }
 
 /**
@@ -98,7 +122,7 @@ export interface DHTConfig {
  * | autoRefresh / refreshInterval | true / 10 min | go |
  * | maxRetryAttempts | 3 | the guide's library |
  * | retryInitialBackoff | 500 ms | the guide's library |
- * | retryMaxBackoff | 10 s | equal to the request timeout, so no pause outlasts a request |
+ * | retryMaxBackoff | 30 s | the guide's library |
  * | retryBackoffFactor | 2 | the guide's library |
  * | filterLocalhostInResponses | true | the guide's library |
  * | protocolPrefix | `"/ipfs"` | go/js |
@@ -111,6 +135,8 @@ export interface DHTConfig {
  * | queryDeadlineFloor / queryDeadlineCeiling | 500 ms / 5 s | bounds of the adaptive per-peer deadline (p90 × 2 of recent answers) |
  * | dialTimeout | 5 s | js-libp2p's dial timeout |
  * | emptyTableWait | 5 s | as `@libp2p/kad-dht` waits for its first self-query |
+ * | disableValues / disableProviders | false / false | go |
+ * | refreshQueryTimeout | 10 s | go `RoutingTableRefreshQueryTimeout` |
  */
 const defaults: DHTConfig = Object.freeze({
   mode: DHTMode.auto,
@@ -124,7 +150,7 @@ const defaults: DHTConfig = Object.freeze({
   bootstrapPeers: Object.freeze([]),
   maxRetryAttempts: 3,
   retryInitialBackoff: Duration.millis(500),
-  retryMaxBackoff: Duration.seconds(10),
+  retryMaxBackoff: Duration.seconds(30),
   retryBackoffFactor: 2,
   filterLocalhostInResponses: true,
   protocolPrefix: "/ipfs",
@@ -143,7 +169,15 @@ const defaults: DHTConfig = Object.freeze({
   providerStore: Option.none(),
   datastore: Option.none(),
   validator: Option.none(),
-  peerFilter: Option.none()
+  peerFilter: Option.none(),
+  queryFilter: Option.none(),
+  routingTableFilter: Option.none(),
+  bootstrapPeersFunc: Option.none(),
+  onRequestHook: Option.none(),
+  disableValues: false,
+  disableProviders: false,
+  refreshQueryTimeout: Duration.seconds(10),
+  namespacedValidators: Object.freeze({})
 })
 
 const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
@@ -187,6 +221,23 @@ const crossFieldIssues = (config: DHTConfig): Array<Schema.FilterIssue> => {
       message: `must be shorter than provideValidity (${Duration.format(config.provideValidity)}) or provider records lapse between announcements, got ${Duration.format(config.reprovideInterval)}`
     })
   }
+  if (config.bootstrapPeers.length > 0 && Option.isSome(config.bootstrapPeersFunc)) {
+    issues.push({
+      path: ["bootstrapPeersFunc"],
+      message: "cannot be set together with bootstrapPeers: give either a fixed list or a function"
+    })
+  }
+  if (
+    Object.keys(config.namespacedValidators).length > 0 &&
+    Option.isSome(config.validator) &&
+    !(config.validator.value instanceof NamespacedValidator)
+  ) {
+    issues.push({
+      path: ["namespacedValidators"],
+      message:
+        "cannot be added to a validator that is not a NamespacedValidator (it routes every key itself); register the namespaces on it instead"
+    })
+  }
   return issues
 }
 
@@ -225,7 +276,15 @@ export const DHTOptionsSchema: Schema.Schema<DHTConfig, DHTOptions> = Schema.Str
   providerStore: Schema.optionalWith(ProviderStoreSchema, { as: "Option" }),
   datastore: Schema.optionalWith(DatastoreSchema, { as: "Option" }),
   validator: Schema.optionalWith(ValidatorField, { as: "Option" }),
-  peerFilter: Schema.optionalWith(PeerFilterSchema, { as: "Option" })
+  peerFilter: Schema.optionalWith(PeerFilterSchema, { as: "Option" }),
+  queryFilter: Schema.optionalWith(PeerFilterSchema, { as: "Option" }),
+  routingTableFilter: Schema.optionalWith(PeerFilterSchema, { as: "Option" }),
+  bootstrapPeersFunc: Schema.optionalWith(BootstrapPeersFuncSchema, { as: "Option" }),
+  onRequestHook: Schema.optionalWith(RequestHookSchema, { as: "Option" }),
+  disableValues: withDefault(Flag, defaults.disableValues),
+  disableProviders: withDefault(Flag, defaults.disableProviders),
+  refreshQueryTimeout: withDefault(PositiveDuration, defaults.refreshQueryTimeout),
+  namespacedValidators: withDefault(NamespacedValidatorsSchema, defaults.namespacedValidators)
 }).pipe(Schema.filter(crossFieldIssues, { identifier: "DHTOptions" }))
 
 /** Validates an already resolved {@link DHTConfig} (the type side of {@link DHTOptionsSchema}). */
@@ -250,6 +309,57 @@ export const toInvalidOptionError = (error: ParseResult.ParseError): InvalidOpti
 const decodeOptions = Schema.decodeUnknownEither(DHTOptionsSchema, { onExcessProperty: "error", errors: "first" })
 const validateConfig = Schema.validateEither(DHTConfigSchema, { onExcessProperty: "error", errors: "first" })
 
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * The validator a config asks for: `validator` with the
+ * `namespacedValidators` added (a new `NamespacedValidator`, so the
+ * caller's is left as it was); None leaves the DHT's defaults.
+ */
+const effectiveValidator = (config: DHTConfig): Option.Option<Validator> => {
+  const added = Object.entries(config.namespacedValidators)
+  if (added.length === 0) return config.validator
+  const combined = new NamespacedValidator()
+  if (Option.isSome(config.validator) && config.validator.value instanceof NamespacedValidator) {
+    const base = config.validator.value
+    for (const ns of base.namespaces()) {
+      const v = base.getValidator(ns)
+      if (v !== undefined) combined.addValidator(ns, v)
+    }
+  }
+  for (const [ns, v] of added) combined.addValidator(ns, v)
+  return Option.some(combined)
+}
+
+/**
+ * The bootstrap peers of a config, read when called: the fixed list, or
+ * what `bootstrapPeersFunc` returns now (entries that cannot be read, or a
+ * function that throws, give no peers rather than an error in the
+ * background work that asks).
+ */
+const currentBootstrapPeers = (config: DHTConfig): (() => ReadonlyArray<PeerInfo>) =>
+  Option.match(config.bootstrapPeersFunc, {
+    onNone: () => () => config.bootstrapPeers,
+    onSome: (f) => () => {
+      let inputs: ReadonlyArray<BootstrapPeerInput>
+      try {
+        inputs = f()
+      } catch {
+        return []
+      }
+      if (!Array.isArray(inputs)) return []
+      return mergePeers(
+        inputs.flatMap((input) =>
+          Either.getOrElse(
+            Either.map(decodeBootstrapPeer(input), (p) => [p]),
+            () => []
+          )
+        )
+      )
+    }
+  })
+
 /**
  * Folds a list of {@link DHTOption}s into one {@link DHTOptions} object; a
  * later option overrides an earlier one that sets the same field.
@@ -266,7 +376,12 @@ export const foldOptions = (options: ReadonlyArray<DHTOption>): Either.Either<DH
         })
       )
     }
+    const before = merged.namespacedValidators
     Object.assign(merged, option.patch)
+    // each namespacedValidator(ns, v) adds a namespace rather than replacing the ones before
+    if (isPlainObject(before) && isPlainObject(option.patch.namespacedValidators)) {
+      merged.namespacedValidators = { ...before, ...option.patch.namespacedValidators }
+    }
   }
   return Either.right(merged as DHTOptions)
 }
@@ -327,6 +442,10 @@ export const DHTConfig = {
     Either.mapLeft(validateConfig(config), toInvalidOptionError),
   /** The protocol ID of a config: `<protocolPrefix>/kad/1.0.0`. */
   protocol: (config: DHTConfig): string => kadProtocol(config.protocolPrefix),
+  /** The record validator a config asks for, `namespacedValidators` included; None: the DHT's defaults. */
+  validator: effectiveValidator,
+  /** A function giving the bootstrap peers of a config when called (`bootstrapPeersFunc` asked anew each time). */
+  bootstrapPeers: currentBootstrapPeers,
   /** The per-request retry policy of a config, for core's `withRetry` / `retrySchedule`. */
   retryPolicy: (config: DHTConfig): RetryPolicy => ({
     maxAttempts: config.maxRetryAttempts,

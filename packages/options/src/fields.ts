@@ -11,7 +11,14 @@ import { type Component, isMultiaddr, type Multiaddr, multiaddr } from "@multifo
 import { Duration, Either, ParseResult, Schema } from "effect"
 import type { Datastore } from "interface-datastore"
 import { DHTMode, dhtModes } from "./mode.js"
-import type { BootstrapPeerInput, PeerFilter, PeerInfoInput, ProviderStoreLike, ValidatorInput } from "./options.js"
+import type {
+  BootstrapPeerInput,
+  PeerFilter,
+  PeerInfoInput,
+  ProviderStoreLike,
+  RequestHook,
+  ValidatorInput
+} from "./options.js"
 
 /** Renders an offending value for an error message, briefly. */
 export const show = (value: unknown): string => {
@@ -64,7 +71,12 @@ export const Flag: Schema.Schema<boolean> = Schema.Boolean.annotations({
 })
 
 /** One of the {@link DHTMode}s. */
-export const Mode: Schema.Schema<DHTMode> = Schema.Literal(DHTMode.client, DHTMode.server, DHTMode.auto).annotations({
+export const Mode: Schema.Schema<DHTMode> = Schema.Literal(
+  DHTMode.client,
+  DHTMode.server,
+  DHTMode.auto,
+  DHTMode.autoServer
+).annotations({
   // override: a union would otherwise report only its first member's mismatch
   message: (issue) => ({
     message: `must be one of ${dhtModes.map((m) => `"${m}"`).join(", ")}, got ${show(issue.actual)}`,
@@ -388,5 +400,37 @@ export const PeerFilterSchema: Schema.Schema<PeerFilter> = Schema.declare(
   {
     identifier: "PeerFilter",
     message: (issue) => `must be a function (peer: PeerInfo) => boolean, got ${show(issue.actual)}`
+  }
+)
+
+/** A function option: checked to be a function, with `signature` in the message. */
+const FunctionField = <F>(identifier: string, signature: string): Schema.Schema<F> =>
+  Schema.declare((value: unknown): value is F => typeof value === "function", {
+    identifier,
+    message: (issue) => `must be a function ${signature}, got ${show(issue.actual)}`
+  })
+
+/** A {@link RequestHook} function. */
+export const RequestHookSchema: Schema.Schema<RequestHook> = FunctionField(
+  "RequestHook",
+  "(from: PeerId, request: Message) => void"
+)
+
+/** A function returning bootstrap peers. */
+export const BootstrapPeersFuncSchema: Schema.Schema<() => ReadonlyArray<BootstrapPeerInput>> = FunctionField(
+  "BootstrapPeersFunc",
+  "() => bootstrap peers"
+)
+
+const NAMESPACE = /^[^/]+$/
+
+/** Validators by namespace: names without `/`, values with `validate` and `select`. */
+export const NamespacedValidatorsSchema: Schema.Schema<Readonly<Record<string, Validator>>> = Schema.declare(
+  (value: unknown): value is Readonly<Record<string, Validator>> =>
+    isValidatorRecord(value) && Object.keys(value).every((ns) => NAMESPACE.test(ns)),
+  {
+    identifier: "NamespacedValidators",
+    message: (issue) =>
+      `must map namespaces (non-empty names without "/", such as "myapp") to Validators, got ${show(issue.actual)}`
   }
 )

@@ -14,6 +14,7 @@
  *
  * @module
  */
+export * from "./bootstrap-peers.js"
 export * from "./combinators.js"
 export {
   DHTConfig,

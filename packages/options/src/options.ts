@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { NamespacedValidator, PeerInfo, Validator } from "@effect-kad/core"
+import type { Message, NamespacedValidator, PeerInfo, Validator } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
 import type { Duration } from "effect"
@@ -47,6 +47,19 @@ export interface ProviderStoreLike {
  * ```
  */
 export type PeerFilter = (peer: PeerInfo) => boolean
+
+/**
+ * Called with every request this node receives while serving, before it is
+ * handled (go-libp2p-kad-dht's `OnRequestHook`): for metrics, logging or
+ * abuse detection. It cannot change the request or its answer; an exception
+ * it throws is logged and the request is still answered.
+ *
+ * @example
+ * ```ts
+ * const hook: RequestHook = (from, request) => counts.set(request.type, (counts.get(request.type) ?? 0) + 1)
+ * ```
+ */
+export type RequestHook = (from: PeerId, request: Message) => void
 
 /**
  * A bootstrap peer as a user may write it (the guide's `AddrInfo`): an ID,
@@ -95,7 +108,7 @@ export type ValidatorInput = Validator | NamespacedValidator | Readonly<Record<s
  * ```
  */
 export interface DHTOptions {
-  /** Client, server or auto. Default `"auto"`. */
+  /** Client, server, auto or autoServer. Default `"auto"`. */
   readonly mode?: DHTMode
   /** k: peers per routing-table bucket and results per lookup, at least 1. Default 20. */
   readonly bucketSize?: number
@@ -117,7 +130,7 @@ export interface DHTOptions {
   readonly maxRetryAttempts?: number
   /** Pause before the first retry. Default 500 ms. */
   readonly retryInitialBackoff?: Duration.DurationInput
-  /** Longest pause between retries, at least `retryInitialBackoff`. Default 10 s. */
+  /** Longest pause between retries, at least `retryInitialBackoff`. Default 30 s (the guide's). */
   readonly retryMaxBackoff?: Duration.DurationInput
   /** Growth of the pause from one retry to the next, at least 1. Default 2. */
   readonly retryBackoffFactor?: number
@@ -173,6 +186,45 @@ export interface DHTOptions {
   readonly datastore?: Datastore
   /** Record validation. Default: the DHT's `/pk` and `/ipns` validators. */
   readonly validator?: ValidatorInput
-  /** Which peers may be queried and admitted to the routing table. Default: every peer. */
+  /** Which peers may be queried and admitted to the routing table (both filters below at once). Default: every peer. */
   readonly peerFilter?: PeerFilter
+  /**
+   * Which peers a lookup may query (go's `QueryFilter`): a peer it refuses
+   * is neither a lookup's seed nor taken from the closer peers of an
+   * answer. Default: every peer.
+   */
+  readonly queryFilter?: PeerFilter
+  /** Which peers may enter the routing table (go's `RoutingTableFilter`). Default: every peer. */
+  readonly routingTableFilter?: PeerFilter
+  /**
+   * Asked for the bootstrap peers each time they are needed (`bootstrap()`
+   * and the low-peer fix), instead of a fixed `bootstrapPeers` list (go's
+   * `BootstrapPeersFunc`). Entries it returns that cannot be read are
+   * skipped. Not together with `bootstrapPeers`.
+   */
+  readonly bootstrapPeersFunc?: () => ReadonlyArray<BootstrapPeerInput>
+  /** Called with every request received while serving, before it is handled. Default: none. */
+  readonly onRequestHook?: RequestHook
+  /**
+   * Turns value storage off (go's `DisableValues`): PUT_VALUE and GET_VALUE
+   * requests go unanswered and `putValue`, `getValue` and `searchValue`
+   * fail with `FeatureDisabledError`. Default false.
+   */
+  readonly disableValues?: boolean
+  /**
+   * Turns provider records off (go's `DisableProviders`): ADD_PROVIDER and
+   * GET_PROVIDERS requests go unanswered and `provide`, `findProviders`,
+   * `advertise` and `findPeers` fail with `FeatureDisabledError`. Default false.
+   */
+  readonly disableProviders?: boolean
+  /** Deadline of each lookup of a routing-table refresh (go's `RoutingTableRefreshQueryTimeout`). Default 10 s. */
+  readonly refreshQueryTimeout?: Duration.DurationInput
+  /**
+   * Validators of further record namespaces (`{ myapp: v }` validates
+   * `/myapp/…` keys), added to those of `validator` and to the default
+   * `/pk` and `/ipns` ones (go's `NamespacedValidator` option). Unlike other
+   * fields, lists of options merge this one: each `namespacedValidator(ns, v)`
+   * adds a namespace. Default none.
+   */
+  readonly namespacedValidators?: Readonly<Record<string, Validator>>
 }

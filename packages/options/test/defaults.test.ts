@@ -32,7 +32,7 @@ describe("Amino defaults", () => {
     expect(d.bootstrapPeers).toEqual([])
     expect(d.maxRetryAttempts).toBe(3)
     expect(Duration.toMillis(d.retryInitialBackoff)).toBe(500)
-    expect(Duration.toMillis(d.retryMaxBackoff)).toBe(10_000)
+    expect(Duration.toMillis(d.retryMaxBackoff)).toBe(30_000)
     expect(d.retryBackoffFactor).toBe(2)
     expect(d.filterLocalhostInResponses).toBe(true)
     expect(d.protocolPrefix).toBe("/ipfs")

@@ -73,7 +73,7 @@ const table: ReadonlyArray<readonly [string, unknown, string, RegExp]> = [
     "reprovideInterval",
     /shorter than provideValidity/
   ],
-  ["unknown mode", { mode: "relay" }, "mode", /"client", "server", "auto", got "relay"/],
+  ["unknown mode", { mode: "relay" }, "mode", /"client", "server", "auto", "autoServer", got "relay"/],
   ["unknown mode (combinator)", [mode("peer" as never)], "mode", /got "peer"/],
   ["autoRefresh not a boolean", { autoRefresh: "yes" }, "autoRefresh", /true or false, got "yes"/],
   ["filterLocalhostInResponses null", { filterLocalhostInResponses: null }, "filterLocalhostInResponses", /got null/],

@@ -5,6 +5,7 @@
  * @module
  */
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { defaultBootstrapPeers } from "@effect-kad/options"
 import { multiaddr } from "@multiformats/multiaddr"
 import { Duration, Effect, Option, type Scope } from "effect"
 import { BootstrapError, type CliError, OperationError, type StartupError } from "../errors.js"
@@ -36,14 +37,28 @@ export const checkPeerAddress = (address: string): Effect.Effect<string, Validat
     }
   })
 
-/** `--bootstrap <multiaddr>` (repeatable): peers to join the network through. */
-export const bootstrapOption = Options.text("bootstrap").pipe(
-  Options.withAlias("b"),
-  Options.withDescription(
-    "A peer to join the network through: a multiaddr ending in /p2p/<peer id>, such as the address `kad-dht node` prints. Repeat for several."
+/**
+ * `--bootstrap <multiaddr>` (repeatable): peers to join the network
+ * through; `--public` adds the public IPFS bootstrap peers
+ * (`defaultBootstrapPeers`) in front of them.
+ */
+export const bootstrapOption = Options.all({
+  addresses: Options.text("bootstrap").pipe(
+    Options.withAlias("b"),
+    Options.withDescription(
+      "A peer to join the network through: a multiaddr ending in /p2p/<peer id>, such as the address `kad-dht node` prints. Repeat for several."
+    ),
+    Options.repeated,
+    Options.mapEffect((addresses) => Effect.forEach(addresses, checkPeerAddress))
   ),
-  Options.repeated,
-  Options.mapEffect((addresses) => Effect.forEach(addresses, checkPeerAddress))
+  public: Options.boolean("public").pipe(
+    Options.withDescription("Join the public IPFS DHT through its bootstrap peers (bootstrap.libp2p.io and mars).")
+  )
+}).pipe(
+  Options.map(
+    ({ addresses, public: joinPublic }): ReadonlyArray<string> =>
+      joinPublic ? [...defaultBootstrapPeers, ...addresses] : addresses
+  )
 )
 
 /** `--timeout <seconds>`: deadline of a one-shot command, start-up included. */

@@ -197,8 +197,10 @@ export const nodeCommand = Command.make(
       )
     ),
     bootstrap: bootstrapOption,
-    mode: Options.choice("mode", ["server", "client", "auto"]).pipe(
-      Options.withDescription("server answers queries, client only asks, auto follows reachability."),
+    mode: Options.choice("mode", ["server", "client", "auto", "autoServer"]).pipe(
+      Options.withDescription(
+        "server answers queries, client only asks, auto serves once reachability is public, autoServer serves unless it is known private."
+      ),
       Options.withDefault("server" as const)
     ),
     dataDir: Options.directory("data-dir").pipe(

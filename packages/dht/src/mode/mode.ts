@@ -1,16 +1,17 @@
 /**
- * Client, server and auto mode.
+ * Client, server, auto and auto-server mode.
  *
  * A server registers the DHT protocol (so identify advertises it and peers
  * add it to their routing tables) and answers requests; a client does
  * neither but still queries. In auto mode the node is a client until its
  * reachability becomes public, then a server, and back again when it
- * loses its public addresses.
+ * loses its public addresses. In auto-server mode (go's `ModeAutoServer`)
+ * it is a server unless reachability is reported private.
  *
  * @module
  */
-import { Network, type ServingMode } from "@effect-kad/core"
-import type { DHTMode } from "@effect-kad/options"
+import { Network, type RequestHandler, type ServingMode } from "@effect-kad/core"
+import type { DHTMode, RequestHook } from "@effect-kad/options"
 import { RpcHandlers } from "@effect-kad/routing"
 import { Context, Effect, ExecutionStrategy, Exit, Layer, Option, Ref, Scope, Stream, SubscriptionRef } from "effect"
 import type { Reachability } from "./reachability.js"
@@ -31,11 +32,13 @@ export interface DhtModeShape {
 export class DhtMode extends Context.Tag("@effect-kad/dht/DhtMode")<DhtMode, DhtModeShape>() {
   /**
    * Serves the handlers of {@link RpcHandlers} while in server mode.
-   * `reachability` drives auto mode and is ignored otherwise.
+   * `reachability` drives auto and auto-server mode and is ignored
+   * otherwise; `onRequest` sees every request served, before its handler.
    */
   static readonly layer = (
     configured: DHTMode,
-    reachability: Stream.Stream<Reachability> = Stream.empty
+    reachability: Stream.Stream<Reachability> = Stream.empty,
+    onRequest?: RequestHook
   ): Layer.Layer<DhtMode, never, Network | RpcHandlers> =>
     Layer.scoped(
       DhtMode,
@@ -46,6 +49,19 @@ export class DhtMode extends Context.Tag("@effect-kad/dht/DhtMode")<DhtMode, Dht
         const state = yield* SubscriptionRef.make<ServingMode>("client")
         const serving = yield* Ref.make(Option.none<Scope.CloseableScope>())
         const lock = yield* Effect.makeSemaphore(1)
+        const dispatch: RequestHandler =
+          onRequest === undefined
+            ? rpc.dispatch
+            : (from, request) =>
+                Effect.zipRight(
+                  // the hook watches; a hook that throws must not cost the requester its answer
+                  Effect.try(() => onRequest(from, request)).pipe(
+                    Effect.catchAll((error) =>
+                      Effect.logWarning("onRequestHook threw").pipe(Effect.annotateLogs({ error: String(error.error) }))
+                    )
+                  ),
+                  rpc.dispatch(from, request)
+                )
 
         const set = (mode: ServingMode) =>
           lock.withPermits(1)(
@@ -53,7 +69,7 @@ export class DhtMode extends Context.Tag("@effect-kad/dht/DhtMode")<DhtMode, Dht
               const current = yield* Ref.get(serving)
               if (mode === "server" && Option.isNone(current)) {
                 const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-                yield* network.serve(rpc.dispatch).pipe(Scope.extend(scope))
+                yield* network.serve(dispatch).pipe(Scope.extend(scope))
                 yield* Ref.set(serving, Option.some(scope))
               } else if (mode === "client" && Option.isSome(current)) {
                 yield* Scope.close(current.value, Exit.void)
@@ -66,10 +82,16 @@ export class DhtMode extends Context.Tag("@effect-kad/dht/DhtMode")<DhtMode, Dht
             })
           )
 
-        if (configured === "server") yield* set("server")
+        if (configured === "server" || configured === "autoServer") yield* set("server")
         if (configured === "auto") {
           yield* reachability.pipe(
             Stream.runForEach((r) => set(r === "public" ? "server" : "client")),
+            Effect.forkScoped
+          )
+        }
+        if (configured === "autoServer") {
+          yield* reachability.pipe(
+            Stream.runForEach((r) => set(r === "private" ? "client" : "server")),
             Effect.forkScoped
           )
         }

@@ -92,3 +92,38 @@ export const hostReachability = (host: Libp2pNetwork.Libp2pHostLike): Stream.Str
     Stream.changes
   )
 }
+
+/**
+ * Signals each change of a libp2p host's own addresses (`self:peer:update`
+ * events that leave the address set as it was are dropped), for the self
+ * lookup that makes a moved node findable again.
+ *
+ * @example
+ * ```ts
+ * const layer = Dht.layerWith(config, network, hostReachability(node), hostAddressChanges(node))
+ * ```
+ */
+export const hostAddressChanges = (host: Libp2pNetwork.Libp2pHostLike): Stream.Stream<void> => {
+  const target = ("events" in host ? host.events : host) as unknown as SelfUpdateTarget
+  const snapshot = () =>
+    addressesOf(host)
+      .map((addr) => addr.toString())
+      .sort()
+      .join(" ")
+  return Stream.asyncPush<string>((emit) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const listener = () => void emit.single(snapshot())
+        target.addEventListener("self:peer:update", listener)
+        return listener
+      }),
+      (listener) => Effect.sync(() => target.removeEventListener("self:peer:update", listener))
+    )
+  ).pipe(
+    // the addresses at start are no change: they seed the comparison only
+    (updates) => Stream.concat(Stream.fromEffect(Effect.sync(snapshot)), updates),
+    Stream.changes,
+    Stream.drop(1),
+    Stream.as(undefined)
+  )
+}

@@ -10,6 +10,7 @@ import {
   InvalidKeyError,
   InvalidOptionError,
   InvalidRecordError,
+  MaxRetriesExceededException,
   type Message,
   MessageType,
   makeRecord,
@@ -19,6 +20,7 @@ import {
   printableKey,
   recordToWire,
   selectRecord,
+  TimeoutError,
   validateRecord
 } from "@effect-kad/core"
 import {
@@ -80,7 +82,7 @@ export interface GetRecordResult {
 }
 
 /** Why a value search failed. */
-export type GetValueError = NotFoundError | InvalidKeyError | InvalidOptionError
+export type GetValueError = NotFoundError | InvalidKeyError | InvalidOptionError | MaxRetriesExceededException
 
 /** Why a put failed. */
 export type PutValueError =
@@ -89,6 +91,7 @@ export type PutValueError =
   | InvalidOptionError
   | ReplicationError
   | RecordStoreError
+  | MaxRetriesExceededException
 
 /** Operations of the {@link Values} service. */
 export interface ValuesShape {
@@ -100,7 +103,8 @@ export interface ValuesShape {
    * better value for the key (as go-libp2p-kad-dht refuses to replace a
    * newer value with an older one). When too few peers accept, or there
    * are none at all, it fails with {@link ReplicationError} but the local
-   * copy stays.
+   * copy stays; when every PUT_VALUE failed in transport (none answered),
+   * with `MaxRetriesExceededException` carrying the last failure.
    */
   readonly putValue: (
     key: Uint8Array,
@@ -112,7 +116,9 @@ export interface ValuesShape {
    * answer of a lookup are validated and ranked with the validator's
    * `select`. Peers that answered with an outdated value, and the closest
    * peers that had none, are sent the best record (entry correction)
-   * before it returns; correction failures do not fail the get.
+   * before it returns; correction failures do not fail the get. Fails with
+   * `MaxRetriesExceededException` (the last failure as `lastCause`) when
+   * nothing was found and every peer the lookup asked failed to answer.
    */
   readonly getValue: (key: Uint8Array, options?: SearchValueOptions) => Effect.Effect<Uint8Array, GetValueError>
   /** {@link ValuesShape.getValue} with the details of the search. */
@@ -168,6 +174,19 @@ const echoes = (response: Message, record: DhtRecord): boolean =>
   bytesEqual(response.record.value, record.value) &&
   (response.record.key === undefined || bytesEqual(response.record.key, record.key))
 
+/**
+ * Whether a failed request got no answer at all: the peer could not be
+ * reached (the request never went out) or stayed silent until the
+ * deadline. A reset after the request went out is how servers refuse one.
+ */
+const unanswered = (error: unknown, sent: boolean): boolean => !sent || error instanceof TimeoutError
+
+/** What one PUT_VALUE came to: an echo, an answer without one, or no answer at all. */
+interface PutOutcome {
+  readonly accepted?: PeerId
+  readonly failure?: unknown
+}
+
 const makeValues = Effect.gen(function* () {
   const routing = yield* PeerRouting
   const network = yield* Network
@@ -176,7 +195,6 @@ const makeValues = Effect.gen(function* () {
   const self = network.self
 
   const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
-  const noProgress: QueryProgress = { sent: () => undefined }
 
   /**
    * Sends PUT_VALUE to each peer in parallel; answers those that echoed the
@@ -195,19 +213,31 @@ const makeValues = Effect.gen(function* () {
     return Effect.map(
       Effect.forEach(
         peers,
-        (peer) =>
-          routing.query(peer, message, noProgress).pipe(
-            Effect.map((response) => (echoes(response, record) ? Option.some(peer) : Option.none())),
-            Effect.catchAll((error) =>
-              Effect.logDebug("PUT_VALUE failed").pipe(
-                Effect.annotateLogs({ peer: peer.toString(), error: String(error) }),
-                Effect.as(Option.none<PeerId>())
+        (peer) => {
+          let sent = false
+          return routing
+            .query(peer, message, {
+              sent: () => {
+                sent = true
+              }
+            })
+            .pipe(
+              Effect.map((response): PutOutcome => (echoes(response, record) ? { accepted: peer } : {})),
+              Effect.catchAll((error) =>
+                Effect.logDebug("PUT_VALUE failed").pipe(
+                  Effect.annotateLogs({ peer: peer.toString(), error: String(error) }),
+                  // a stream reset after the request went out is the peer refusing the record, an answer
+                  Effect.as<PutOutcome>(unanswered(error, sent) ? { failure: error } : {})
+                )
               )
             )
-          ),
+        },
         { concurrency: "unbounded" }
       ),
-      (results) => results.flatMap((r) => (Option.isSome(r) ? [r.value] : []))
+      (results) => ({
+        accepted: results.flatMap((r) => (r.accepted === undefined ? [] : [r.accepted])),
+        failures: results.flatMap((r) => ("failure" in r ? [r.failure] : []))
+      })
     )
   }
 
@@ -223,11 +253,32 @@ const makeValues = Effect.gen(function* () {
           validationFailure(key, "the local store holds a better value for this key; refusing to replace it")
         )
       }
-      const closest = yield* routing.getClosestPeers(key)
-      const peers = yield* putToPeers(
+      let lookupFailure: unknown
+      const found = yield* routing.closestPeersLookup(key, (event) =>
+        Effect.sync(() => {
+          if (event._tag === "PeerFailed") lookupFailure = event.error
+        })
+      )
+      const closest = found.closest
+      if (closest.length === 0 && found.responded === 0 && found.failed > 0) {
+        // peers were there to ask and none answered: not the same as an empty table
+        return yield* new MaxRetriesExceededException({
+          operation: "putValue",
+          attempts: found.failed,
+          lastCause: lookupFailure
+        })
+      }
+      const { accepted: peers, failures } = yield* putToPeers(
         record,
         closest.map((p) => p.id)
       )
+      if (closest.length > 0 && failures.length === closest.length) {
+        return yield* new MaxRetriesExceededException({
+          operation: "putValue",
+          attempts: failures.length,
+          lastCause: failures[failures.length - 1]
+        })
+      }
       if (peers.length < minPeers) {
         return yield* new ReplicationError({
           key,
@@ -332,7 +383,12 @@ const makeValues = Effect.gen(function* () {
               closerPeers: [],
               providerPeers: []
             },
-            progress
+            {
+              sent: () => {
+                sentTo.add(peer.id.toString())
+                progress.sent()
+              }
+            }
           )
           const closer = yield* closerPeersOf(network, response, self)
           if (response.record === undefined) return { closer }
@@ -341,7 +397,14 @@ const makeValues = Effect.gen(function* () {
           return { closer, payload }
         })
 
+      let lastFailure: unknown
+      let refusals = 0
+      const sentTo = new Set<string>()
       const observe = (event: LookupEvent<CheckedRecord, unknown>): Effect.Effect<void> => {
+        if (event._tag === "PeerFailed") {
+          if (unanswered(event.error, sentTo.has(event.peer.toString()))) lastFailure = event.error
+          else refusals++
+        }
         if (event._tag !== "PeerResponded" || event.outcome.payload === undefined) return Effect.void
         const payload = event.outcome.payload
         if (payload._tag === "Valid") return consider(event.peer, payload.record)
@@ -355,7 +418,17 @@ const makeValues = Effect.gen(function* () {
         ? Option.none<LookupResult>()
         : Option.some(yield* routing.lookup(key, query, { stopWhen: quorumMet }, observe))
 
-      if (best === undefined) return yield* new NotFoundError({ key, what: "value" })
+      if (best === undefined) {
+        // nobody answered at all: not a finding that the value is absent
+        if (Option.isSome(lookup) && lookup.value.responded === 0 && lookup.value.failed > 0 && refusals === 0) {
+          return yield* new MaxRetriesExceededException({
+            operation: "getValue",
+            attempts: lookup.value.failed,
+            lastCause: lastFailure
+          })
+        }
+        return yield* new NotFoundError({ key, what: "value" })
+      }
       const winner: DhtRecord = best
 
       // entry correction: outdated peers always; peers that answered without the
@@ -368,7 +441,7 @@ const makeValues = Effect.gen(function* () {
         }
       }
       const fresh = makeRecord(key, winner.value, yield* now)
-      const corrected = targets.size === 0 ? [] : yield* putToPeers(fresh, [...targets.values()])
+      const corrected = targets.size === 0 ? [] : (yield* putToPeers(fresh, [...targets.values()])).accepted
       if (localOutdated) {
         yield* storeIfBetter(store, validator, fresh).pipe(
           Effect.catchAll((error) => Effect.logWarning("updating the local record failed", error))

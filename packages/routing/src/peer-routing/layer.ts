@@ -7,7 +7,7 @@
  */
 
 import type { PeerInfo } from "@effect-kad/core"
-import { type InvalidOptionError, kadIdOfPeer, Network } from "@effect-kad/core"
+import { type InvalidOptionError, kadIdOfPeer, type MessageType, Network } from "@effect-kad/core"
 import { Effect, Layer } from "effect"
 import { NetworkSizeEstimator } from "../netsize/netsize.js"
 import type { DiversityConfig } from "../routing-table/config.js"
@@ -31,6 +31,8 @@ export interface PeerRoutingLayerConfig extends PeerRoutingConfig {
    * seen while every slot is busy wait for the next time they are seen.
    */
   readonly lookupCheckConcurrency?: number
+  /** Message types whose handlers are never registered, so such requests go unanswered. */
+  readonly disabledMessageTypes?: ReadonlyArray<MessageType>
 }
 
 /**
@@ -62,7 +64,11 @@ export const peerRoutingLayer = (
   const core = PeerRouting.layer(config).pipe(
     Layer.provideMerge(NetworkSizeEstimator.layer()),
     Layer.provideMerge(table),
-    Layer.provideMerge(RpcHandlers.layer)
+    Layer.provideMerge(
+      config.disabledMessageTypes === undefined
+        ? RpcHandlers.layer
+        : RpcHandlers.layerWithout(config.disabledMessageTypes)
+    )
   )
   const maintenance = routingTableMaintenance({
     lookupCheckConcurrency: config.lookupCheckConcurrency ?? 0,

@@ -63,6 +63,11 @@ export interface PeerRoutingConfig {
   readonly emptyTableWaitMillis?: number
   /** Leave loopback addresses out of answers to peers that are not themselves on loopback. */
   readonly filterLocalhostInResponses: boolean
+  /**
+   * Which peers lookups may query (go's `QueryFilter`): a refused peer is
+   * neither a seed nor taken from an answer's closer peers. Default: all.
+   */
+  readonly queryFilter?: (peer: PeerInfo) => boolean
 }
 
 /** Options of one lookup run through {@link PeerRouting}. */
@@ -80,6 +85,14 @@ export interface PeerRoutingShape {
    * closest first.
    */
   readonly getClosestPeers: (key: Uint8Array) => Effect.Effect<ReadonlyArray<PeerInfo>>
+  /**
+   * The lookup behind {@link PeerRoutingShape.getClosestPeers}, with its
+   * whole result (who answered, who failed); `observe` sees every event.
+   */
+  readonly closestPeersLookup: (
+    key: Uint8Array,
+    observe?: (event: LookupEvent<never, unknown>) => Effect.Effect<void>
+  ) => Effect.Effect<LookupResult>
   /** The same lookup as a stream of progress events. */
   readonly getClosestPeersStream: (key: Uint8Array) => Stream.Stream<LookupEvent<never, unknown>>
   /**
@@ -209,6 +222,17 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       floorMillis: Math.min(deadlineConfig.floorMillis, config.requestTimeoutMillis)
     })
     const emptyTableWaitMillis = config.emptyTableWaitMillis ?? 5_000
+    const queryFilter = config.queryFilter
+    const queryable = (peers: ReadonlyArray<PeerInfo>): ReadonlyArray<PeerInfo> =>
+      queryFilter === undefined ? peers : peers.filter(queryFilter)
+    /** The query with refused peers dropped from its answers' closer peers. */
+    const filteredQuery = <A, E>(
+      query: (peer: PeerInfo, progress: QueryProgress) => Effect.Effect<QueryOutcome<A>, E>
+    ): ((peer: PeerInfo, progress: QueryProgress) => Effect.Effect<QueryOutcome<A>, E>) =>
+      queryFilter === undefined
+        ? query
+        : (peer, progress) =>
+            Effect.map(query(peer, progress), (outcome) => ({ ...outcome, closer: outcome.closer.filter(queryFilter) }))
     const failedRecently = new RecentFailures()
 
     /** Requests in flight per peer, and who waits for them to end. */
@@ -321,7 +345,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
 
     const nearestInfos = (target: KadId) =>
       Effect.map(table.nearest(target, config.k), (entries) =>
-        entries.map((entry): PeerInfo => ({ id: entry.id, multiaddrs: entry.multiaddrs }))
+        queryable(entries.map((entry): PeerInfo => ({ id: entry.id, multiaddrs: entry.multiaddrs })))
       )
 
     /** The table's closest peers; an empty table is given a bounded time to fill first. */
@@ -353,7 +377,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             ...lookupSettings(),
             target,
             seeds,
-            query,
+            query: filteredQuery(query),
             stopWhen: options.stopWhen,
             skipFollowUp: options.skipFollowUp
           },
@@ -390,16 +414,21 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             : Effect.void
       })
 
-    const getClosestPeers: PeerRoutingShape["getClosestPeers"] = (key) =>
+    const closestPeersLookup: PeerRoutingShape["closestPeersLookup"] = (key, observe) =>
       Effect.gen(function* () {
-        const result = yield* lookup(key, findNode(key))
+        const result = yield* lookup(key, findNode(key), {}, observe)
         yield* trackSize(key, result)
         if (result.reason === "converged") {
           // a completed lookup refreshed the bucket its target falls in, as go counts it
           yield* table.markBucketRefreshed(Math.min(255, commonPrefixLength(table.localKadId, kadIdOfKey(key))))
         }
-        return result.closest
-      }).pipe(Effect.withSpan("PeerRouting.getClosestPeers"))
+        return result
+      })
+
+    const getClosestPeers: PeerRoutingShape["getClosestPeers"] = (key) =>
+      Effect.map(closestPeersLookup(key), (result) => result.closest).pipe(
+        Effect.withSpan("PeerRouting.getClosestPeers")
+      )
 
     const getClosestPeersStream: PeerRoutingShape["getClosestPeersStream"] = (key) =>
       Stream.unwrap(
@@ -408,7 +437,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             ...lookupSettings<never, unknown>(),
             target: kadIdOfKey(key),
             seeds,
-            query: findNode(key)
+            query: filteredQuery(findNode(key))
           }).pipe(Stream.tap((event) => account(event)))
         )
       )
@@ -471,6 +500,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
 
     return {
       getClosestPeers,
+      closestPeersLookup,
       getClosestPeersStream,
       findPeer,
       lookup,

@@ -27,29 +27,42 @@ export interface RpcHandlersShape {
 /** The handler registry of one DHT node. */
 export class RpcHandlers extends Context.Tag("@effect-kad/routing/RpcHandlers")<RpcHandlers, RpcHandlersShape>() {
   /** An empty registry. */
-  static readonly make: Effect.Effect<RpcHandlersShape> = Effect.sync(() => {
-    const handlers = new Map<MessageType, MessageHandler>()
-    return {
-      register: (type, handler) => Effect.sync(() => void handlers.set(type, handler)),
-      dispatch: (from, request) => {
-        const handler = request.type === undefined ? undefined : handlers.get(request.type)
-        if (handler === undefined) return Effect.succeed(undefined)
-        // a handler bug must cost one answer, never the serving loop
-        return handler(from, request).pipe(
-          Effect.catchAllDefect((defect) =>
-            Effect.logWarning("DHT request handler failed").pipe(
-              Effect.annotateLogs({ type: String(request.type), defect: String(defect) }),
-              Effect.as(undefined)
+  static readonly make: Effect.Effect<RpcHandlersShape> = Effect.suspend(() => RpcHandlers.makeWithout([]))
+
+  /**
+   * An empty registry that never registers handlers of the `disabled`
+   * types, so requests of those types go unanswered (a DHT with values or
+   * providers turned off).
+   */
+  static readonly makeWithout = (disabled: ReadonlyArray<MessageType>): Effect.Effect<RpcHandlersShape> =>
+    Effect.sync(() => {
+      const handlers = new Map<MessageType, MessageHandler>()
+      const refused = new Set(disabled)
+      return {
+        register: (type, handler) => Effect.sync(() => void (refused.has(type) || handlers.set(type, handler))),
+        dispatch: (from, request) => {
+          const handler = request.type === undefined ? undefined : handlers.get(request.type)
+          if (handler === undefined) return Effect.succeed(undefined)
+          // a handler bug must cost one answer, never the serving loop
+          return handler(from, request).pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.logWarning("DHT request handler failed").pipe(
+                Effect.annotateLogs({ type: String(request.type), defect: String(defect) }),
+                Effect.as(undefined)
+              )
             )
           )
-        )
-      },
-      registered: Effect.sync(() => [...handlers.keys()])
-    }
-  })
+        },
+        registered: Effect.sync(() => [...handlers.keys()])
+      }
+    })
 
   /** The registry as a layer. */
   static readonly layer: Layer.Layer<RpcHandlers> = Layer.effect(RpcHandlers, RpcHandlers.make)
+
+  /** {@link RpcHandlers.makeWithout} as a layer. */
+  static readonly layerWithout = (disabled: ReadonlyArray<MessageType>): Layer.Layer<RpcHandlers> =>
+    Layer.effect(RpcHandlers, RpcHandlers.makeWithout(disabled))
 
   /**
    * A layer that registers handlers built from services in context, e.g.

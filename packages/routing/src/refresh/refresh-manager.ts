@@ -74,6 +74,16 @@ export interface RefreshConfig {
   readonly refreshQueryTimeoutMillis?: number
   /** Peers to join through: dialed by `bootstrap` and when the table runs low (default none). */
   readonly bootstrapPeers?: ReadonlyArray<PeerInfo>
+  /** Asked for the peers to join through each time they are needed; replaces `bootstrapPeers` (go's `BootstrapPeersFunc`). */
+  readonly bootstrapPeersFunc?: () => ReadonlyArray<PeerInfo>
+  /**
+   * Signals that this node's own addresses changed. With auto refresh on,
+   * each starts a refresh (without forcing the buckets), whose self lookup
+   * tells the peers closest to us the new addresses, as go does on
+   * `EvtLocalAddressesUpdated`: identify only reaches the peers we are
+   * connected to. Signals that arrive during a refresh are folded into one.
+   */
+  readonly addressChanges?: Stream.Stream<unknown>
   /** Run the low-peer fix at start and whenever the table runs low (default: the value of `autoRefresh`). */
   readonly fixLowPeers?: boolean
   /** The low-peer fix acts while the table holds this many peers or fewer (default 10, as go). */
@@ -338,6 +348,11 @@ const makeRefreshManager = (config: RefreshConfig) =>
     const table = yield* RoutingTable
     const routing = yield* PeerRouting
     const network = yield* Network
+    // a shared list (the public one, a cluster's) names its own members: never dial ourselves
+    const bootstrapPeersNow = (): ReadonlyArray<PeerInfo> =>
+      (config.bootstrapPeersFunc === undefined ? settings.bootstrapPeers : config.bootstrapPeersFunc()).filter(
+        (peer) => !peer.id.equals(network.self)
+      )
 
     const staleAfterMillis =
       settings.staleAfterMillis ??
@@ -515,8 +530,9 @@ const makeRefreshManager = (config: RefreshConfig) =>
       const added = yield* Effect.forEach(connected, admitConnected, { concurrency: settings.livenessCheckConcurrency })
       const bootstrapConnected: Array<PeerId> = []
       const bootstrapFailed: Array<PeerId> = []
-      if ((yield* table.size) <= settings.lowPeersThreshold && settings.bootstrapPeers.length > 0) {
-        for (const peer of yield* Random.shuffle(settings.bootstrapPeers)) {
+      const bootstrapPeers = bootstrapPeersNow()
+      if ((yield* table.size) <= settings.lowPeersThreshold && bootstrapPeers.length > 0) {
+        for (const peer of yield* Random.shuffle(bootstrapPeers)) {
           if (bootstrapConnected.length >= settings.lowPeersBootstrapDials) break
           const dialed = yield* Effect.either(dialBootstrapPeer(peer))
           if (dialed._tag === "Right") bootstrapConnected.push(peer.id)
@@ -602,14 +618,15 @@ const makeRefreshManager = (config: RefreshConfig) =>
             return yield* Effect.dieMessage("periodicRefreshInterval must be a positive, finite duration")
           }
         }
-        if (settings.bootstrapPeers.length === 0) {
+        const bootstrapPeers = bootstrapPeersNow()
+        if (bootstrapPeers.length === 0) {
           const joined = yield* joinThroughConnections
           const full = options.quickConnectOnly === true ? Option.none() : Option.some(yield* refresh({ force: true }))
           if (period !== undefined) yield* startPeriodic(period)
           return { connected: joined, failed: [], refresh: full } satisfies BootstrapReport
         }
         const dials = yield* Effect.forEach(
-          settings.bootstrapPeers,
+          bootstrapPeers,
           (peer) => Effect.either(dialBootstrapPeer(peer)).pipe(Effect.map((result) => ({ peer: peer.id, result }))),
           { concurrency: "unbounded" }
         )
@@ -655,6 +672,16 @@ const makeRefreshManager = (config: RefreshConfig) =>
     )
     yield* Effect.forkScoped(Effect.ensuring(startup, Deferred.succeed(startupDone, undefined)))
     if (settings.autoRefresh) yield* startPeriodic(settings.intervalMillis)
+
+    if (settings.autoRefresh && config.addressChanges !== undefined) {
+      const changed = yield* Queue.sliding<void>(1)
+      yield* Stream.runForEach(config.addressChanges, () => Queue.offer(changed, undefined)).pipe(Effect.forkScoped)
+      yield* Effect.gen(function* () {
+        yield* Queue.take(changed)
+        yield* Deferred.await(startupDone)
+        yield* logged("routing table refresh after an address change", refresh())
+      }).pipe(Effect.forever, Effect.forkScoped)
+    }
 
     return {
       refresh,
