@@ -570,8 +570,8 @@ describe("Advanced Topics", () => {
 
   /**
    * A node whose `myapp` validator accepts anything. One attempt per
-   * request and a 2 s request timeout, because servers leave a refused
-   * PUT_VALUE unanswered (see the `.fails` test below).
+   * request and a 10 s request timeout: servers reset a refused PUT_VALUE
+   * at once, and the test below tells that from waiting out the timeout.
    */
   const laxNode = async (): Promise<IpfsDHT> => {
     const lax = closing(
@@ -579,7 +579,7 @@ describe("Advanced Topics", () => {
         validatorOption(new NamespacedValidator({ myapp: { validate: () => undefined, select: () => 0 } })),
         bootstrapPeers(bootstrapList()),
         maxDhtMessageRetries(1),
-        requestTimeout("2 seconds")
+        requestTimeout("10 seconds")
       ])
     )
     await lax.bootstrap()
@@ -645,7 +645,8 @@ describe("Advanced Topics", () => {
     const forged = await signMyAppRecord(stranger, key, "evil", Date.now())
     const started = Date.now()
     await expect(lax.putValue(key, forged)).rejects.toMatchObject({ _tag: "ReplicationError", accepted: 0 })
-    expect(Date.now() - started).toBeLessThan(1_000)
+    // half the lax node's 10 s request timeout: room for a loaded machine, and still no waiting it out
+    expect(Date.now() - started).toBeLessThan(5_000)
   })
 
   it("NetworkMonitor: no estimate before enough lookups, then an estimate and table statistics", async () => {
