@@ -31,8 +31,8 @@ import {
   type ProvideManyResult,
   type ReprovideProgress,
   type ReprovideStrategy,
-  runSweeps,
   type SweepEnv,
+  startSweeps,
   sweepEntries
 } from "./sweep.js"
 
@@ -407,7 +407,7 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
     }).pipe(Effect.withSpan("ContentRouting.reprovide"))
 
     if (Number.isFinite(reprovideEvery) && strategy === "sweep") {
-      yield* Effect.forkScoped(runSweeps(sweepEnv, reprovideEvery, counters))
+      yield* startSweeps(sweepEnv, reprovideEvery, counters)
     } else if (Number.isFinite(reprovideEvery)) {
       yield* Effect.sleep(Duration.millis(reprovideEvery)).pipe(
         Effect.zipRight(reprovide),

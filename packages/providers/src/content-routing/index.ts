@@ -11,7 +11,7 @@ export {
   optimisticThresholds
 } from "./optimistic.js"
 export { DEFAULT_PROVIDED_KEYS_PREFIX } from "./provided-keys.js"
-export { MAX_REGION_DEPTH } from "./regions.js"
+export { keyspaceFraction, MAX_REGION_DEPTH } from "./regions.js"
 export type {
   ProvideManyProgress,
   ProvideManyResult,

@@ -10,7 +10,7 @@
  * @module
  */
 import { type PeerInfo, printableKey } from "@effect-kad/core"
-import { Clock, Duration, Effect, Option, Queue } from "effect"
+import { Clock, Duration, Effect, Option, Queue, type Scope } from "effect"
 import type { ProviderStoreServiceShape } from "../store/service.js"
 import type { ProvideEnv } from "./optimistic.js"
 import {
@@ -158,13 +158,18 @@ const lowerThan = (a: Uint8Array, b: Uint8Array): boolean => {
 }
 
 /**
- * The reprovide loop: resumes the saved cycle (or starts one now), then
- * forever takes the region at the cursor once its time in the cycle has
+ * Starts the reprovide loop, which lives as long as the scope: resumes the
+ * saved cycle (or starts one now; the progress is readable once this
+ * returns), then forever takes the region at the cursor once its time in the cycle has
  * come, reprovides its keys and saves the position. A cycle still running
  * when its interval ends is counted and logged; the next one starts when it
  * finishes rather than piling up.
  */
-export const runSweeps = (env: SweepEnv, intervalMillis: number, counters: ProgressCounters): Effect.Effect<never> =>
+export const startSweeps = (
+  env: SweepEnv,
+  intervalMillis: number,
+  counters: ProgressCounters
+): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
     const saved = yield* env.keys.loadPosition.pipe(
       Effect.catchAll((error) =>
@@ -238,5 +243,5 @@ export const runSweeps = (env: SweepEnv, intervalMillis: number, counters: Progr
       yield* save(position)
     })
 
-    return yield* Effect.forever(step)
+    yield* Effect.forkScoped(Effect.forever(step))
   })
