@@ -99,6 +99,9 @@ export const layerWith = <E>(
     provideValidity: config.provideValidity,
     providerAddrTTL: config.providerAddrTTL,
     reprovideInterval: config.reprovideInterval,
+    reprovideStrategy: config.reprovideStrategy,
+    // the provided keys live beside the value records, so a restart reprovides them
+    datastore: Option.getOrUndefined(config.datastore),
     optimisticProvide: config.enableOptimisticProvide,
     optimisticProvideJobsPoolSize: config.optimisticProvideJobsPoolSize,
     providerStore: Option.getOrUndefined(config.providerStore) as ProviderStore | undefined
@@ -160,6 +163,9 @@ export interface DhtShape {
   readonly findProviders: ContentRouting["Type"]["findProviders"]
   readonly advertise: ContentRouting["Type"]["advertise"]
   readonly findPeers: ContentRouting["Type"]["findPeers"]
+  readonly provideMany: ContentRouting["Type"]["provideMany"]
+  readonly stopProviding: ContentRouting["Type"]["stopProviding"]
+  readonly reprovideProgress: ContentRouting["Type"]["reprovideProgress"]
   readonly putValue: Values["Type"]["putValue"]
   readonly getValue: Values["Type"]["getValue"]
   readonly searchValue: Values["Type"]["searchValue"]
@@ -195,6 +201,9 @@ export class Dht extends Context.Tag("@effect-kad/dht/Dht")<Dht, DhtShape>() {
         findProviders: content.findProviders,
         advertise: content.advertise,
         findPeers: content.findPeers,
+        provideMany: content.provideMany,
+        stopProviding: content.stopProviding,
+        reprovideProgress: content.reprovideProgress,
         putValue: values.putValue,
         getValue: values.getValue,
         searchValue: values.searchValue,

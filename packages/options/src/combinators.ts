@@ -179,3 +179,6 @@ export const emptyTableWait = (wait: Duration.DurationInput): DHTOption => make(
 
 /** Sets how often provided content is announced again. */
 export const reprovideInterval = (interval: Duration.DurationInput): DHTOption => make({ reprovideInterval: interval })
+
+/** Sets how provided content is announced again: by keyspace region (`"sweep"`) or one lookup per key (`"classic"`). */
+export const reprovideStrategy = (strategy: "sweep" | "classic"): DHTOption => make({ reprovideStrategy: strategy })
