@@ -35,8 +35,11 @@ import type { ProvidedKey, ProvidedKeys } from "./provided-keys.js"
  */
 export const MAX_REGION_DEPTH = 24
 
-/** ADD_PROVIDER sends to different peers at once while announcing a region. */
-const ANNOUNCE_CONCURRENCY = 16
+/** Lanes of ADD_PROVIDER sends running at once while announcing a region. */
+const ANNOUNCE_CONCURRENCY = 64
+
+/** Sends in flight to one peer: the idle streams the libp2p network keeps per peer, so each is reused. */
+const LANES_PER_PEER = 4
 
 /** Hashes tried per slice while sampling a key into a prefix. */
 const SAMPLE_SLICE = 4096
@@ -223,13 +226,22 @@ export const announceRegion = (
     }
     let messages = 0
     let delivered = 0
+    // Each peer gets its keys over a few lanes, each lane one stream reused
+    // for every key it carries (the pool keeps that many idle streams per peer).
+    const lanes: Array<{ readonly id: PeerId; readonly keys: ReadonlyArray<Uint8Array> }> = []
+    for (const batch of byPeer.values()) {
+      const count = Math.min(LANES_PER_PEER, batch.keys.length)
+      for (let lane = 0; lane < count; lane++) {
+        lanes.push({ id: batch.id, keys: batch.keys.filter((_, i) => i % count === lane) })
+      }
+    }
     yield* Effect.forEach(
-      byPeer.values(),
-      (batch) =>
+      lanes,
+      (lane) =>
         Effect.gen(function* () {
-          for (const key of batch.keys) {
+          for (const key of lane.keys) {
             messages++
-            const sent = yield* Effect.isSuccess(env.network.send(batch.id, addProviderMessage(key, self)))
+            const sent = yield* Effect.isSuccess(env.network.send(lane.id, addProviderMessage(key, self)))
             // a peer that failed is not made to time out once per remaining key
             if (!sent) return
             delivered++

@@ -10,7 +10,7 @@
  * @module
  */
 import { type PeerInfo, printableKey } from "@effect-kad/core"
-import { Clock, Duration, Effect, Option, Queue, type Scope } from "effect"
+import { Clock, Duration, Effect, Fiber, Option, Queue, type Scope } from "effect"
 import type { ProviderStoreServiceShape } from "../store/service.js"
 import type { ProvideEnv } from "./optimistic.js"
 import {
@@ -98,6 +98,9 @@ export interface SweepEnv {
   readonly added: Queue.Queue<void>
 }
 
+/** Regions `provideMany` announces at once. */
+const REGIONS_ANNOUNCED_AT_ONCE = 4
+
 // Our own record of each key is refreshed too, as a classic reprovide does.
 const refreshLocal = (env: SweepEnv, self: PeerInfo, entries: ReadonlyArray<ProvidedKey>) =>
   Effect.forEach(
@@ -132,23 +135,35 @@ export const sweepEntries = (
     let messages = 0
     let delivered = 0
     let peers = 0
+    // The next region is explored while earlier ones are still being announced.
+    const announcing = yield* Effect.makeSemaphore(REGIONS_ANNOUNCED_AT_ONCE)
+    const fibers: Array<Fiber.RuntimeFiber<void>> = []
     let at = 0
     while (at < entries.length) {
       const region = yield* exploreRegion(env.provide, env.keys, entries[at])
+      lookups += region.lookups
       const end = prefixEnd(region.prefix, region.depth)
       let until = at + 1
       if (end === undefined) until = entries.length
       else while (until < entries.length && lowerThan(entries[until].kadId, end)) until++
-      const outcome = yield* announceRegion(env.provide, self, region, entries.slice(at, until))
-      done += until - at
-      regions++
-      lookups += region.lookups
-      messages += outcome.messages
-      delivered += outcome.delivered
-      peers += outcome.peers
+      const batch = entries.slice(at, until)
       at = until
-      yield* onRegion({ total: entries.length, done, regions, lookups, messages })
+      yield* announcing.take(1)
+      const fiber = yield* announceRegion(env.provide, self, region, batch).pipe(
+        Effect.flatMap((outcome) => {
+          done += batch.length
+          regions++
+          messages += outcome.messages
+          delivered += outcome.delivered
+          peers += outcome.peers
+          return onRegion({ total: entries.length, done, regions, lookups, messages })
+        }),
+        Effect.ensuring(announcing.release(1)),
+        Effect.fork
+      )
+      fibers.push(fiber)
     }
+    yield* Fiber.joinAll(fibers)
     return { total: entries.length, done, regions, lookups, messages, delivered, peers }
   })
 
