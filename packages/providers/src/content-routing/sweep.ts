@@ -175,10 +175,10 @@ const lowerThan = (a: Uint8Array, b: Uint8Array): boolean => {
 /**
  * Starts the reprovide loop, which lives as long as the scope: resumes the
  * saved cycle (or starts one now; the progress is readable once this
- * returns), then forever takes the region at the cursor once its time in the cycle has
- * come, reprovides its keys and saves the position. A cycle still running
- * when its interval ends is counted and logged; the next one starts when it
- * finishes rather than piling up.
+ * returns), then forever takes the region at the cursor once its time in
+ * the cycle has come, reprovides its keys and saves the position. A cycle
+ * still running when its interval ends is counted and logged; the next one
+ * starts when it finishes rather than piling up.
  */
 export const startSweeps = (
   env: SweepEnv,
@@ -239,8 +239,8 @@ export const startSweeps = (
       if (at >= sorted.length) return yield* endOfKeys
       const now = yield* Clock.currentTimeMillis
       const due = position.cycleStart + intervalMillis * keyspaceFraction(sorted[at].kadId)
-      // keys may come and go while waiting: the region is chosen again afterwards
-      if (now < due) return yield* Effect.sleep(Duration.millis(due - now))
+      // keys may come and go while waiting (a new one may be due sooner): the region is chosen again afterwards
+      if (now < due) return yield* Effect.raceFirst(Effect.sleep(Duration.millis(due - now)), Queue.take(env.added))
       const region = yield* exploreRegion(env.provide, env.keys, sorted[at])
       const end = prefixEnd(region.prefix, region.depth)
       const current = env.keys.sorted()
