@@ -272,4 +272,38 @@ describe("sweeping reprovide on a simulated network", () => {
       }),
     60_000
   )
+
+  it.scoped(
+    "the classic strategy stays available: one lookup per key, every key at once",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* makeSimulation(
+          { size: 30, join: "filled-tables" },
+          contentRoutingLayer({ ...timing, reprovideStrategy: "classic", cleanupInterval: Duration.infinity })
+        )
+        const provider = sim.nodes[0]
+        const cids = yield* cidsOf(3, "classic")
+        for (const cid of cids) yield* content(provider, (c) => c.provide(cid))
+        const oneWay = sim.hub.stats.oneWay
+        yield* TestClock.adjust(Duration.hours(22))
+        yield* eventually(() => sim.hub.stats.oneWay >= oneWay + cids.length * 20)
+        expect(sim.hub.stats.oneWay).toBe(oneWay + cids.length * 20)
+        const progress = yield* content(provider, (c) => c.reprovideProgress)
+        expect(progress).toMatchObject({ strategy: "classic", keysTotal: 3, doneInCycle: 3, lookups: 3 })
+        for (const cid of cids) {
+          const held = yield* holders(sim.nodes, cid.multihash.bytes, provider)
+          expect(held.filter((id) => id !== provider.id.toString()).sort()).toEqual(
+            closest(sim.nodes, provider, cid.multihash.bytes, 20).sort()
+          )
+        }
+        // a strategy that does not exist is refused when the service is built
+        const refused = yield* Effect.flip(
+          Scope.make().pipe(
+            Effect.flatMap((scope) => startOwn(provider, scope, { reprovideStrategy: "batch" as never }))
+          )
+        )
+        expect(refused.message).toContain("reprovideStrategy")
+      }),
+    60_000
+  )
 })
