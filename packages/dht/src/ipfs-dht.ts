@@ -255,6 +255,11 @@ export class IpfsDHT {
   /**
    * Stops reproviding `cid` (and forgets it in the datastore); resolves to
    * whether it was being reprovided. Announced records expire by themselves.
+   *
+   * @example
+   * ```ts
+   * if (await dht.stopProviding(cid)) console.log("no longer reprovided")
+   * ```
    */
   stopProviding(cid: CID, options?: CallOptions): Promise<boolean> {
     return this.run(
@@ -264,7 +269,15 @@ export class IpfsDHT {
     )
   }
 
-  /** Where reproviding stands: keys, progress of the current cycle, cycles that overran their interval. */
+  /**
+   * Where reproviding stands: keys, progress of the current cycle, cycles
+   * that overran their interval.
+   *
+   * @example
+   * ```ts
+   * const { keysTotal, doneInCycle, cycleStartMillis, overrunCycles } = await dht.reprovideProgress()
+   * ```
+   */
   reprovideProgress(options?: CallOptions): Promise<ReprovideProgress> {
     return this.run(
       "reprovideProgress",

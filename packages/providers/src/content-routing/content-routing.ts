@@ -181,6 +181,13 @@ export interface ContentRoutingShape {
    * reproviding, and announces them region by region of the keyspace (a
    * few lookups per region instead of one per key), each key to its `k`
    * closest peers. Fails before storing anything when a CID is invalid.
+   *
+   * @example
+   * ```ts
+   * const result = yield* content.provideMany(cids, {
+   *   onProgress: (p) => Effect.logInfo(`${p.done}/${p.total} keys, ${p.lookups} lookups`)
+   * })
+   * ```
    */
   readonly provideMany: (
     cids: Iterable<CID>,
@@ -194,7 +201,15 @@ export interface ContentRoutingShape {
    * does. Answers whether the key was being reprovided.
    */
   readonly stopProviding: (cid: CID) => Effect.Effect<boolean, InvalidKeyError | ProviderStoreError>
-  /** Where reproviding stands: keys, progress of the current cycle, overruns. */
+  /**
+   * Where reproviding stands: keys, progress of the current cycle, cycles
+   * that overran their interval, lookups and messages spent.
+   *
+   * @example
+   * ```ts
+   * const { keysTotal, doneInCycle, overrunCycles } = yield* content.reprovideProgress
+   * ```
+   */
   readonly reprovideProgress: Effect.Effect<ReprovideProgress>
   /** The multihash keys this node reprovides. */
   readonly providedKeys: Effect.Effect<ReadonlyArray<Uint8Array>>

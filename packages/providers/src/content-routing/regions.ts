@@ -112,7 +112,16 @@ export const prefixEnd = (prefix: Uint8Array, depth: number): Uint8Array | undef
 export const inPrefix = (id: Uint8Array, prefix: Uint8Array, depth: number): boolean =>
   depth === 0 || commonPrefixLength(id, prefix) >= depth
 
-/** Where a Kad ID lies in the keyspace, as a fraction in [0, 1) (its first 48 bits). */
+/**
+ * Where a Kad ID lies in the keyspace, as a fraction in [0, 1) (its first
+ * 48 bits): the share of the reprovide interval after which the sweep
+ * reaches it.
+ *
+ * @example
+ * ```ts
+ * const due = cycleStart + reprovideInterval * keyspaceFraction(kadIdOfKey(cid.multihash.bytes))
+ * ```
+ */
 export const keyspaceFraction = (id: Uint8Array): number =>
   (id[0] * 2 ** 40 + id[1] * 2 ** 32 + ((id[2] << 24) >>> 0) + (id[3] << 16) + (id[4] << 8) + id[5]) / 2 ** 48
 
