@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { compareDistance, InvalidKeyError, kadIdOfKey, kadIdOfPeer } from "@effect-kad/core"
+import { compareBytes, compareDistance, InvalidKeyError, kadIdOfKey, kadIdOfPeer } from "@effect-kad/core"
 import { makeSimulation, type SimulatedNode } from "@effect-kad/routing"
 import { MemoryDatastore } from "datastore-core"
 import {
@@ -20,6 +20,7 @@ import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import * as Digest from "multiformats/hashes/digest"
 import { sha256 } from "multiformats/hashes/sha2"
+import { inPrefix, prefixEnd } from "../src/content-routing/regions.js"
 import {
   ContentRouting,
   type ContentRoutingConfig,
@@ -95,6 +96,31 @@ const startOwn = (node: Node, scope: Scope.Scope, config: ContentRoutingConfig) 
   )
 
 const timing = { provideValidity: "48 hours", reprovideInterval: "22 hours" } as const
+
+describe("keyspace regions", () => {
+  const id = fc.uint8Array({ minLength: 32, maxLength: 32 })
+  it.prop(
+    "a prefix's IDs all lie before its end, which lies outside it",
+    [id, id, fc.integer({ min: 1, max: 256 })],
+    ([base, tail, depth]) => {
+      // an ID sharing base's first `depth` bits, with tail's bits after them
+      const member = new Uint8Array(32)
+      for (let bit = 0; bit < 256; bit++) {
+        const from = bit < depth ? base : tail
+        if ((from[bit >>> 3] >>> (7 - (bit & 7))) & 1) member[bit >>> 3] |= 0x80 >>> (bit & 7)
+      }
+      expect(inPrefix(member, base, depth)).toBe(true)
+      const end = prefixEnd(base, depth)
+      if (end === undefined) {
+        // only a prefix of all ones reaches the end of the keyspace
+        for (let bit = 0; bit < depth; bit++) expect((base[bit >>> 3] >>> (7 - (bit & 7))) & 1).toBe(1)
+      } else {
+        expect(compareBytes(member, end)).toBeLessThan(0)
+        expect(inPrefix(end, base, depth)).toBe(false)
+      }
+    }
+  )
+})
 
 describe("sweeping reprovide on a simulated network", () => {
   it.scoped(

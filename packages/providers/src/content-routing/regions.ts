@@ -191,8 +191,13 @@ export const exploreRegion = (env: ProvideEnv, keys: ProvidedKeys, first: Provid
 
     const closest = yield* lookup(first.key)
     if (closest.length < env.k) {
-      // fewer than k peers answered at all: every key goes to all of them
-      return { prefix: first.kadId, depth: 0, peers: closest, lookups }
+      // Fewer than k answered. In a network that small every key goes to all
+      // of them; but when the routing table knows more peers, the lookup
+      // lost some, and the region shrinks to this one key rather than hand
+      // a whole keyspace of keys to the few that answered.
+      const table = yield* env.seeds(first.kadId)
+      const depth = table.length > closest.length ? KAD_ID_BYTES * 8 : 0
+      return { prefix: first.kadId, depth, peers: closest, lookups }
     }
     const depth = commonPrefixLength(first.kadId, closest[env.k - 1].kadId)
     if (depth < KAD_ID_BYTES * 8) {
