@@ -20,6 +20,7 @@ import { saveResult } from "./lib/report.js"
 import type { Suite } from "./lib/suite.js"
 import { formatTable, markdownTable } from "./lib/table.js"
 import { operationsSuite } from "./operations.js"
+import { provideScaleSuite } from "./provide-scale.js"
 import { requestHandlingSuite } from "./request-handling.js"
 import { routingTableSuite } from "./routing-table.js"
 import { simulationSuite } from "./simulation.js"
@@ -31,7 +32,8 @@ const suites: ReadonlyArray<Suite> = [
   operationsSuite,
   simulationSuite,
   adversitySuite,
-  bundleSuite
+  bundleSuite,
+  provideScaleSuite
 ]
 
 /** Time budget of one suite; suites size their work to finish within it. */

@@ -128,6 +128,9 @@ export const layerWith = <E>(
     provideValidity: config.provideValidity,
     providerAddrTTL: config.providerAddrTTL,
     reprovideInterval: config.reprovideInterval,
+    reprovideStrategy: config.reprovideStrategy,
+    // the provided keys live beside the value records, so a restart reprovides them
+    datastore: Option.getOrUndefined(config.datastore),
     optimisticProvide: config.enableOptimisticProvide,
     optimisticProvideJobsPoolSize: config.optimisticProvideJobsPoolSize,
     providerStore: Option.getOrUndefined(config.providerStore) as ProviderStore | undefined
@@ -212,6 +215,9 @@ export interface DhtShape {
   readonly findProviders: Disableable<ContentRouting["Type"]["findProviders"]>
   readonly advertise: Disableable<ContentRouting["Type"]["advertise"]>
   readonly findPeers: Disableable<ContentRouting["Type"]["findPeers"]>
+  readonly provideMany: Disableable<ContentRouting["Type"]["provideMany"]>
+  readonly stopProviding: Disableable<ContentRouting["Type"]["stopProviding"]>
+  readonly reprovideProgress: ContentRouting["Type"]["reprovideProgress"]
   readonly putValue: Disableable<Values["Type"]["putValue"]>
   readonly getValue: Disableable<Values["Type"]["getValue"]>
   readonly searchValue: Disableable<Values["Type"]["searchValue"]>
@@ -252,6 +258,9 @@ export class Dht extends Context.Tag("@effect-kad/dht/Dht")<Dht, DhtShape>() {
         findProviders: noProviders ? () => Stream.fail(off("providers", "findProviders")) : content.findProviders,
         advertise: noProviders ? () => Effect.fail(off("providers", "advertise")) : content.advertise,
         findPeers: noProviders ? () => Stream.fail(off("providers", "findPeers")) : content.findPeers,
+        provideMany: noProviders ? () => Effect.fail(off("providers", "provideMany")) : content.provideMany,
+        stopProviding: noProviders ? () => Effect.fail(off("providers", "stopProviding")) : content.stopProviding,
+        reprovideProgress: content.reprovideProgress,
         putValue: noValues ? () => Effect.fail(off("values", "putValue")) : values.putValue,
         getValue: noValues ? () => Effect.fail(off("values", "getValue")) : values.getValue,
         searchValue: noValues ? () => Stream.fail(off("values", "searchValue")) : values.searchValue,

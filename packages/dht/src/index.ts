@@ -31,7 +31,11 @@ export {
   DatastoreProviderStore,
   MemoryProviderStore,
   ProvideError,
-  type ProviderStore
+  type ProvideManyProgress,
+  type ProvideManyResult,
+  type ProviderStore,
+  type ReprovideProgress,
+  type ReprovideStrategy
 } from "@effect-kad/providers"
 export { NotEnoughDataError, WrongPeerCountError } from "@effect-kad/routing"
 export * from "./dht.js"

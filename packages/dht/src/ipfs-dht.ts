@@ -17,7 +17,15 @@ import {
   type Validator
 } from "@effect-kad/core"
 import type { DHTConfig, DHTMode } from "@effect-kad/options"
-import { namespaceCid, ProvideError, type ProviderStore, ProviderStoreService } from "@effect-kad/providers"
+import {
+  namespaceCid,
+  ProvideError,
+  type ProvideManyProgress,
+  type ProvideManyResult,
+  type ProviderStore,
+  ProviderStoreService,
+  type ReprovideProgress
+} from "@effect-kad/providers"
 import type { PeerEntry, RefreshReport } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
 import { Cause, Duration, Effect, Exit, Layer, ManagedRuntime, Option, Stream } from "effect"
@@ -224,6 +232,69 @@ export class IpfsDHT {
             : Effect.void
         )
       ),
+      options
+    )
+  }
+
+  /**
+   * Provides many CIDs at once: each is recorded locally, kept for
+   * reproviding (in the datastore when one is configured) and announced to
+   * its `k` closest peers, region by region of the keyspace, with a few
+   * lookups per region instead of one per key. `onProgress` hears the
+   * running totals after each region.
+   *
+   * @example
+   * ```ts
+   * const result = await dht.provideMany(cids, { onProgress: (p) => console.log(`${p.done}/${p.total}`) })
+   * console.log(`${result.lookups} lookups for ${result.total} keys`)
+   * ```
+   */
+  provideMany(
+    cids: Iterable<CID>,
+    options?: CallOptions & { readonly onProgress?: (progress: ProvideManyProgress) => void }
+  ): Promise<ProvideManyResult> {
+    const onProgress = options?.onProgress
+    return this.run(
+      "provideMany",
+      this.withDht((dht) =>
+        dht.provideMany(cids, {
+          onProgress: onProgress === undefined ? undefined : (progress) => Effect.sync(() => onProgress(progress))
+        })
+      ),
+      options
+    )
+  }
+
+  /**
+   * Stops reproviding `cid` (and forgets it in the datastore); resolves to
+   * whether it was being reprovided. Announced records expire by themselves.
+   *
+   * @example
+   * ```ts
+   * if (await dht.stopProviding(cid)) console.log("no longer reprovided")
+   * ```
+   */
+  stopProviding(cid: CID, options?: CallOptions): Promise<boolean> {
+    return this.run(
+      "stopProviding",
+      this.withDht((dht) => dht.stopProviding(cid)),
+      options
+    )
+  }
+
+  /**
+   * Where reproviding stands: keys, progress of the current cycle, cycles
+   * that overran their interval.
+   *
+   * @example
+   * ```ts
+   * const { keysTotal, doneInCycle, cycleStartMillis, overrunCycles } = await dht.reprovideProgress()
+   * ```
+   */
+  reprovideProgress(options?: CallOptions): Promise<ReprovideProgress> {
+    return this.run(
+      "reprovideProgress",
+      this.withDht((dht) => dht.reprovideProgress),
       options
     )
   }

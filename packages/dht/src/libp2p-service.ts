@@ -50,8 +50,9 @@ export class KadDHTService implements Startable {
 
   readonly [contentRoutingSymbol]: ContentRouting = {
     provide: (cid: CID, options?: RoutingOptions) => this.dht.provide(cid, true, options),
-    cancelReprovide: async (_key: CID, _options?: RoutingOptions) => {
-      // reprovide stops by itself once provideValidity passes without a new provide
+    cancelReprovide: async (key: CID, options?: RoutingOptions) => {
+      // records already announced expire by themselves once nobody reprovides them
+      await this.dht.stopProviding(key, options)
     },
     findProviders: (cid: CID, options?: RoutingOptions): AsyncIterable<Provider> => {
       const providers = this.dht.findProvidersAsync(cid, 0, options)

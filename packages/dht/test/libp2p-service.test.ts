@@ -66,6 +66,11 @@ describe("kadDHT as a js-libp2p service", () => {
       break
     }
     expect(providers[0]?.id.equals(a.peerId)).toBe(true)
+    // cancelReprovide takes the key out of the reprovider
+    expect((await dhtOf(a).dht.reprovideProgress()).keysTotal).toBe(1)
+    await a.contentRouting.cancelReprovide(cid)
+    expect((await dhtOf(a).dht.reprovideProgress()).keysTotal).toBe(0)
+    expect(await dhtOf(a).dht.stopProviding(cid)).toBe(false)
 
     await c.contentRouting.put(new TextEncoder().encode("/svc/k"), new TextEncoder().encode("v"))
     const value = await a.contentRouting.get(new TextEncoder().encode("/svc/k"))

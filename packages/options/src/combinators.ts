@@ -285,3 +285,6 @@ export const routingTableRefreshQueryTimeout = (timeout: Duration.DurationInput)
  */
 export const namespacedValidator = (namespace: string, value: Validator): DHTOption =>
   make({ namespacedValidators: { [namespace]: value } })
+
+/** Sets how provided content is announced again: by keyspace region (`"sweep"`) or one lookup per key (`"classic"`). */
+export const reprovideStrategy = (strategy: "sweep" | "classic"): DHTOption => make({ reprovideStrategy: strategy })

@@ -40,6 +40,10 @@ import {
 import { DHTMode } from "./mode.js"
 import type { BootstrapPeerInput, DHTOptions, PeerFilter, ProviderStoreLike, RequestHook } from "./options.js"
 
+const ReprovideStrategy = Schema.Literal("sweep", "classic").annotations({
+  message: (issue) => ({ message: `must be "sweep" or "classic", got ${JSON.stringify(issue.actual)}`, override: true })
+})
+
 /**
  * The resolved configuration. Build it with {@link resolveOptions} or
  * `DHTConfig.fromOptions`; never by hand, so it is always valid.
@@ -75,6 +79,7 @@ export interface DHTConfig {
   readonly optimisticProvideJobsPoolSize: number
   /** Always shorter than `provideValidity`. */
   readonly reprovideInterval: Duration.Duration
+  readonly reprovideStrategy: "sweep" | "classic"
   readonly requestTimeout: Duration.Duration
   /** Shortest time a lookup waits for a peer's answer before going on without it. */
   readonly queryDeadlineFloor: Duration.Duration
@@ -131,6 +136,7 @@ export interface DHTConfig {
  * | lookupCheckConcurrency | 256 | go |
  * | enableOptimisticProvide / optimisticProvideJobsPoolSize | false / 60 | go |
  * | reprovideInterval | 22 h | go/boxo reprovider |
+ * | reprovideStrategy | `"sweep"` | go's sweeping provider |
  * | requestTimeout | 10 s | go's message read timeout |
  * | queryDeadlineFloor / queryDeadlineCeiling | 500 ms / 5 s | bounds of the adaptive per-peer deadline (p90 × 2 of recent answers) |
  * | dialTimeout | 5 s | js-libp2p's dial timeout |
@@ -161,6 +167,7 @@ const defaults: DHTConfig = Object.freeze({
   enableOptimisticProvide: false,
   optimisticProvideJobsPoolSize: 60,
   reprovideInterval: Duration.hours(22),
+  reprovideStrategy: "sweep",
   requestTimeout: Duration.seconds(10),
   queryDeadlineFloor: Duration.millis(500),
   queryDeadlineCeiling: Duration.seconds(5),
@@ -268,6 +275,7 @@ export const DHTOptionsSchema: Schema.Schema<DHTConfig, DHTOptions> = Schema.Str
   enableOptimisticProvide: withDefault(Flag, defaults.enableOptimisticProvide),
   optimisticProvideJobsPoolSize: withDefault(IntAtLeast(1), defaults.optimisticProvideJobsPoolSize),
   reprovideInterval: withDefault(PositiveDuration, defaults.reprovideInterval),
+  reprovideStrategy: withDefault(ReprovideStrategy, defaults.reprovideStrategy),
   requestTimeout: withDefault(PositiveDuration, defaults.requestTimeout),
   queryDeadlineFloor: withDefault(PositiveDuration, defaults.queryDeadlineFloor),
   queryDeadlineCeiling: withDefault(PositiveDuration, defaults.queryDeadlineCeiling),

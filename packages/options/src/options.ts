@@ -161,6 +161,13 @@ export interface DHTOptions {
   readonly optimisticProvideJobsPoolSize?: number
   /** Period at which provided content is announced again, shorter than `provideValidity`. Default 22 hours. */
   readonly reprovideInterval?: Duration.DurationInput
+  /**
+   * How provided content is announced again: `"sweep"` (default) goes
+   * through the keys region by region of the keyspace, spread over the
+   * interval, with a few lookups per region; `"classic"` makes one lookup
+   * per key, all keys at once.
+   */
+  readonly reprovideStrategy?: "sweep" | "classic"
   /** Deadline of one request to one peer (dial, send, answer). Default 10 s. */
   readonly requestTimeout?: Duration.DurationInput
   /**

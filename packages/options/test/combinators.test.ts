@@ -35,6 +35,7 @@ import {
   provideValidity,
   refreshInterval,
   reprovideInterval,
+  reprovideStrategy,
   requestTimeout,
   resiliency,
   resolveOptions,
@@ -143,7 +144,8 @@ const cases: ReadonlyArray<readonly [string, DHTOption, keyof DHTConfig, (c: DHT
     "reprovideInterval",
     (c) => ms(c.reprovideInterval),
     12 * 3_600_000
-  ]
+  ],
+  ["reprovideStrategy", reprovideStrategy("classic"), "reprovideStrategy", (c) => c.reprovideStrategy, "classic"]
 ]
 
 describe("every combinator sets its field", () => {

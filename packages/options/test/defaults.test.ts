@@ -42,6 +42,7 @@ describe("Amino defaults", () => {
     expect(d.enableOptimisticProvide).toBe(false)
     expect(d.optimisticProvideJobsPoolSize).toBe(60)
     expect(Duration.toMillis(d.reprovideInterval)).toBe(22 * 3_600_000)
+    expect(d.reprovideStrategy).toBe("sweep")
     expect(Duration.toMillis(d.requestTimeout)).toBe(10_000)
     expect(Option.isNone(d.providerStore)).toBe(true)
     expect(Option.isNone(d.datastore)).toBe(true)

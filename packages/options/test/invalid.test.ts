@@ -74,6 +74,12 @@ const table: ReadonlyArray<readonly [string, unknown, string, RegExp]> = [
     /shorter than provideValidity/
   ],
   ["unknown mode", { mode: "relay" }, "mode", /"client", "server", "auto", "autoServer", got "relay"/],
+  [
+    "unknown reprovideStrategy",
+    { reprovideStrategy: "batch" },
+    "reprovideStrategy",
+    /"sweep" or "classic", got "batch"/
+  ],
   ["unknown mode (combinator)", [mode("peer" as never)], "mode", /got "peer"/],
   ["autoRefresh not a boolean", { autoRefresh: "yes" }, "autoRefresh", /true or false, got "yes"/],
   ["filterLocalhostInResponses null", { filterLocalhostInResponses: null }, "filterLocalhostInResponses", /got null/],

@@ -6,29 +6,35 @@
  * @module
  */
 import {
+  compareBytes,
   InvalidKeyError,
   InvalidOptionError,
-  MessageType,
+  kadIdOfKey,
   Network,
   type PeerInfo,
-  peerInfoFromWire,
   printableKey
 } from "@effect-kad/core"
-import {
-  closerPeersOf,
-  type LookupEvent,
-  NetworkSizeEstimator,
-  PeerRouting,
-  type QueryOutcome,
-  type QueryProgress,
-  RoutingTable
-} from "@effect-kad/routing"
-import { Context, Duration, Effect, Either, FiberSet, Layer, Option, type Scope, Stream } from "effect"
+import { NetworkSizeEstimator, PeerRouting, RoutingTable } from "@effect-kad/routing"
+import { Clock, Context, Duration, Effect, Either, FiberSet, Layer, Option, Queue, type Scope, Stream } from "effect"
+import type { Datastore } from "interface-datastore"
 import type { CID } from "multiformats/cid"
+import type { ProviderStoreError } from "../store/errors.js"
 import { DEFAULT_PROVIDE_VALIDITY_MILLIS, validateProviderKey } from "../store/provider-store.js"
 import { type ProviderStoreFailure, ProviderStoreService } from "../store/service.js"
+import { type FinderEnv, providersOf } from "./find-providers.js"
 import { namespaceCid } from "./namespace.js"
 import { addProviderMessage, classicProvide, type JobsPool, optimisticProvide, type ProvideEnv } from "./optimistic.js"
+import { type ProvidedKey, ProvidedKeys } from "./provided-keys.js"
+import {
+  makeCounters,
+  type ProvideManyProgress,
+  type ProvideManyResult,
+  type ReprovideProgress,
+  type ReprovideStrategy,
+  type SweepEnv,
+  startSweeps,
+  sweepEntries
+} from "./sweep.js"
 
 /** Default {@link ContentRoutingConfig.reprovideInterval}: 22 hours, the IPFS republish interval. */
 export const DEFAULT_REPROVIDE_INTERVAL_MILLIS = 22 * 60 * 60 * 1000
@@ -73,6 +79,25 @@ export interface ContentRoutingConfig {
    * after returning, across the whole node (default 60).
    */
   readonly optimisticProvideJobsPoolSize?: number
+  /**
+   * How provided keys are reprovided (default `"sweep"`): `"sweep"` goes
+   * through the keys in Kad ID order, one keyspace region at a time, spread
+   * over the interval, with a few lookups per region; `"classic"` runs one
+   * lookup per key, all keys at once, every interval.
+   */
+  readonly reprovideStrategy?: ReprovideStrategy
+  /**
+   * Where the provided keys and the sweep position are kept, so that a
+   * restarted node goes on reproviding them (under `/provided`). Absent:
+   * memory only, and the application provides again after a restart.
+   */
+  readonly datastore?: Datastore
+}
+
+/** Options of {@link ContentRoutingShape.provideMany}. */
+export interface ProvideManyOptions {
+  /** Hears the running totals after each keyspace region is announced. */
+  readonly onProgress?: (progress: ProvideManyProgress) => Effect.Effect<void>
 }
 
 /** Options of {@link ContentRoutingShape.provide}. */
@@ -151,14 +176,41 @@ export interface ContentRoutingShape {
   ) => Effect.Effect<AdvertiseResult, ProviderStoreFailure | InvalidOptionError>
   /** The peers that advertised `namespace`, as {@link findProviders} yields them. */
   readonly findPeers: (namespace: string, options?: FindPeersOptions) => Stream.Stream<PeerInfo, InvalidOptionError>
-  /** Re-announces every key provided with `announce` now; answers how many keys. The reprovider runs this. */
+  /**
+   * Provides many CIDs at once: records them locally, keeps them for
+   * reproviding, and announces them region by region of the keyspace (a
+   * few lookups per region instead of one per key), each key to its `k`
+   * closest peers. Fails before storing anything when a CID is invalid.
+   *
+   * @example
+   * ```ts
+   * const result = yield* content.provideMany(cids, {
+   *   onProgress: (p) => Effect.logInfo(`${p.done}/${p.total} keys, ${p.lookups} lookups`)
+   * })
+   * ```
+   */
+  readonly provideMany: (
+    cids: Iterable<CID>,
+    options?: ProvideManyOptions
+  ) => Effect.Effect<ProvideManyResult, ProviderStoreFailure>
+  /** Re-announces every key provided with `announce` now, one lookup per key; answers how many keys. */
   readonly reprovide: Effect.Effect<number>
   /**
-   * Stops reproviding `cid`. Records already announced expire by
-   * themselves; the local record stays until it does. Answers whether the
-   * key was being reprovided.
+   * Stops reproviding `cid` (and forgets it in the datastore). Records
+   * already announced expire by themselves; the local record stays until it
+   * does. Answers whether the key was being reprovided.
    */
-  readonly stopProviding: (cid: CID) => Effect.Effect<boolean>
+  readonly stopProviding: (cid: CID) => Effect.Effect<boolean, InvalidKeyError | ProviderStoreError>
+  /**
+   * Where reproviding stands: keys, progress of the current cycle, cycles
+   * that overran their interval, lookups and messages spent.
+   *
+   * @example
+   * ```ts
+   * const { keysTotal, doneInCycle, overrunCycles } = yield* content.reprovideProgress
+   * ```
+   */
+  readonly reprovideProgress: Effect.Effect<ReprovideProgress>
   /** The multihash keys this node reprovides. */
   readonly providedKeys: Effect.Effect<ReadonlyArray<Uint8Array>>
 }
@@ -218,12 +270,6 @@ const countOption = (field: string, value: number | undefined, fallback: number)
       ? Effect.succeed(value)
       : Effect.fail(new InvalidOptionError({ field, reason: "must be a non-negative integer" }))
 
-const keyHex = (key: Uint8Array): string => {
-  let out = ""
-  for (const byte of key) out += byte.toString(16).padStart(2, "0")
-  return out
-}
-
 const providerKey = (cid: CID): Either.Either<Uint8Array, InvalidKeyError> => {
   const multihash = (cid as Partial<CID> | undefined)?.multihash
   if (multihash === undefined) {
@@ -254,6 +300,10 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
       })
     }
     const optimisticByDefault = config.optimisticProvide ?? false
+    const strategy = config.reprovideStrategy ?? "sweep"
+    if (strategy !== "sweep" && strategy !== "classic") {
+      return yield* new InvalidOptionError({ field: "reprovideStrategy", reason: 'must be "sweep" or "classic"' })
+    }
 
     const network = yield* Network
     const routing = yield* PeerRouting
@@ -278,9 +328,19 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
       pool
     }
 
-    // Keys we announce and keep reannouncing, by hex, kept in memory only:
-    // after a restart the application provides its content again.
-    const provided = new Map<string, Uint8Array>()
+    // Keys we announce and keep reannouncing; in the datastore too when there
+    // is one, so that a restart goes on reproviding them.
+    // An unreadable datastore fails the start: going on would stop reproviding
+    // every key stored there without a word.
+    const provided = yield* ProvidedKeys.load(config.datastore).pipe(
+      Effect.mapError((error) => new InvalidOptionError({ field: "datastore", reason: error.message }))
+    )
+    const counters = makeCounters()
+    const added = yield* Queue.sliding<void>(1)
+    const sweepEnv: SweepEnv = { provide: env, keys: provided, store, added }
+    const keep = (keys: ReadonlyArray<Uint8Array>) =>
+      Effect.tap(provided.add(keys), () => Queue.offer(added, undefined))
+    const finder: FinderEnv = { network, routing, store }
 
     const announce = (key: Uint8Array, self: PeerInfo, optimistic: boolean) =>
       Effect.gen(function* () {
@@ -305,17 +365,41 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
     const provide: ContentRoutingShape["provide"] = (cid, options) =>
       Effect.flatMap(providerKey(cid), (key) => {
         const announced = options?.announce ?? true
-        if (announced) provided.set(keyHex(key), key)
-        return provideKey(key, announced, options?.optimistic ?? optimisticByDefault)
+        const provideIt = provideKey(key, announced, options?.optimistic ?? optimisticByDefault)
+        return announced ? Effect.zipRight(keep([key]), provideIt) : provideIt
       }).pipe(Effect.withSpan("ContentRouting.provide"))
 
+    const provideMany: ContentRoutingShape["provideMany"] = (cids, options) =>
+      Effect.gen(function* () {
+        const keys: Array<Uint8Array> = []
+        for (const cid of cids) keys.push(yield* providerKey(cid))
+        yield* keep(keys)
+        const self = yield* network.selfInfo
+        const entries = new Map<string, ProvidedKey>()
+        for (const key of keys) {
+          yield* store.addProvider(key, self)
+          entries.set(Buffer.from(key).toString("hex"), { key, kadId: kadIdOfKey(key) })
+        }
+        const sorted = [...entries.values()].sort((a, b) => compareBytes(a.kadId, b.kadId))
+        return yield* sweepEntries(sweepEnv, sorted, options?.onProgress ?? (() => Effect.void))
+      }).pipe(Effect.withSpan("ContentRouting.provideMany"))
+
+    // The classic way: one lookup per key, every key at once.
     const reprovide: ContentRoutingShape["reprovide"] = Effect.gen(function* () {
-      const keys = [...provided.entries()]
+      const keys = provided.keys()
+      counters.cycleStartMillis = yield* Clock.currentTimeMillis
+      counters.doneInCycle = 0
       yield* Effect.forEach(
         keys,
-        ([hex, key]) =>
+        (key) =>
           // a key whose providing stopped while this cycle ran is left to expire
-          Effect.suspend(() => (provided.has(hex) ? provideKey(key, true, optimisticByDefault) : Effect.void)).pipe(
+          Effect.suspend(() => (provided.has(key) ? provideKey(key, true, optimisticByDefault) : Effect.void)).pipe(
+            Effect.tap(() =>
+              Effect.sync(() => {
+                counters.doneInCycle++
+                counters.lookups++
+              })
+            ),
             Effect.catchAll((error) =>
               Effect.logWarning("reproviding a key failed").pipe(
                 Effect.annotateLogs({ key: printableKey(key), error: error.message })
@@ -324,10 +408,22 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
           ),
         { concurrency: REPROVIDE_CONCURRENCY, discard: true }
       )
+      counters.cyclesCompleted++
+      if (
+        Number.isFinite(reprovideEvery) &&
+        (yield* Clock.currentTimeMillis) - counters.cycleStartMillis > reprovideEvery
+      ) {
+        counters.overrunCycles++
+        yield* Effect.logWarning("reprovide cycle cannot finish within its interval").pipe(
+          Effect.annotateLogs({ keys: keys.length, intervalMillis: reprovideEvery })
+        )
+      }
       return keys.length
     }).pipe(Effect.withSpan("ContentRouting.reprovide"))
 
-    if (Number.isFinite(reprovideEvery)) {
+    if (Number.isFinite(reprovideEvery) && strategy === "sweep") {
+      yield* startSweeps(sweepEnv, reprovideEvery, counters)
+    } else if (Number.isFinite(reprovideEvery)) {
       yield* Effect.sleep(Duration.millis(reprovideEvery)).pipe(
         Effect.zipRight(reprovide),
         Effect.tap((count) => (count > 0 ? Effect.logDebug(`reprovided ${count} keys`) : Effect.void)),
@@ -336,101 +432,12 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
       )
     }
 
-    const getProvidersQuery =
-      (key: Uint8Array) =>
-      (peer: PeerInfo, progress: QueryProgress): Effect.Effect<QueryOutcome<ReadonlyArray<PeerInfo>>, unknown> =>
-        Effect.flatMap(
-          routing.query(
-            peer.id,
-            {
-              type: MessageType.GET_PROVIDERS,
-              key: key as Uint8Array<ArrayBuffer>,
-              closerPeers: [],
-              providerPeers: []
-            },
-            progress
-          ),
-          (response) =>
-            Effect.map(closerPeersOf(network, response), (closer) => {
-              const providers: Array<PeerInfo> = []
-              for (const wire of response.providerPeers) {
-                const provider = peerInfoFromWire(wire)
-                if (provider !== undefined) providers.push(provider)
-              }
-              return { closer, payload: providers }
-            })
-        )
-
-    const providersOf = (key: Uint8Array, count: number): Stream.Stream<PeerInfo> =>
-      Stream.suspend(() => {
-        const seen = new Set<string>()
-        const enough = () => count > 0 && seen.size >= count
-
-        // A provider's first sighting wins; addresses it came without are
-        // filled from the peer store, ones it came with are remembered there.
-        const admit = (provider: PeerInfo): Effect.Effect<Option.Option<PeerInfo>> => {
-          const id = provider.id.toString()
-          if (seen.has(id) || enough()) return Effect.succeed(Option.none())
-          seen.add(id)
-          if (provider.multiaddrs.length > 0) {
-            return Effect.as(network.rememberAddresses(provider), Option.some(provider))
-          }
-          return Effect.map(network.addressesOf(provider.id), (multiaddrs) =>
-            Option.some<PeerInfo>({ id: provider.id, multiaddrs })
-          )
-        }
-
-        const local = Stream.fromIterableEffect(
-          store
-            .getProviders(key)
-            .pipe(
-              Effect.catchAll((error) =>
-                Effect.logWarning("reading local provider records failed").pipe(
-                  Effect.annotateLogs({ key: printableKey(key), error: error.message }),
-                  Effect.as<Array<PeerInfo>>([])
-                )
-              )
-            )
-        ).pipe(
-          Stream.mapEffect(admit),
-          Stream.filterMap((admitted) => admitted)
-        )
-
-        const remote = Stream.asyncPush<PeerInfo>(
-          (emit) =>
-            routing
-              .lookup(
-                key,
-                getProvidersQuery(key),
-                { stopWhen: enough },
-                (event: LookupEvent<ReadonlyArray<PeerInfo>, unknown>) =>
-                  event._tag === "PeerResponded" && event.outcome.payload !== undefined
-                    ? Effect.forEach(
-                        event.outcome.payload,
-                        (provider) =>
-                          Effect.map(admit(provider), (admitted) => {
-                            if (Option.isSome(admitted)) emit.single(admitted.value)
-                          }),
-                        { discard: true }
-                      )
-                    : Effect.void
-              )
-              .pipe(Effect.ensuring(Effect.sync(() => emit.end())), Effect.forkScoped),
-          { bufferSize: "unbounded" }
-        )
-
-        return Stream.concat(
-          local,
-          Stream.suspend(() => (enough() ? Stream.empty : remote))
-        )
-      })
-
     const findProviders: ContentRoutingShape["findProviders"] = (cid, options) =>
       Stream.unwrap(
         Effect.gen(function* () {
           const key = yield* providerKey(cid)
           const count = yield* countOption("count", options?.count, 0)
-          return providersOf(key, count)
+          return providersOf(finder, key, count)
         })
       )
 
@@ -456,7 +463,7 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
         Effect.gen(function* () {
           const limit = yield* countOption("limit", options?.limit, DEFAULT_FIND_PEERS_LIMIT)
           const cid = yield* namespaceCid(namespace)
-          return providersOf(cid.multihash.bytes, limit)
+          return providersOf(finder, cid.multihash.bytes, limit)
         })
       )
 
@@ -465,12 +472,14 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
       findProviders,
       advertise,
       findPeers,
+      provideMany,
       reprovide,
-      stopProviding: (cid) =>
-        Effect.sync(() => {
-          const key = providerKey(cid)
-          return Either.isRight(key) && provided.delete(keyHex(key.right))
-        }),
-      providedKeys: Effect.sync(() => [...provided.values()])
+      stopProviding: (cid) => Effect.flatMap(providerKey(cid), (key) => provided.remove(key)),
+      reprovideProgress: Effect.sync(() => ({
+        strategy,
+        keysTotal: provided.size,
+        ...counters
+      })),
+      providedKeys: Effect.sync(() => provided.keys())
     } satisfies ContentRoutingShape
   })

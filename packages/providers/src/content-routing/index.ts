@@ -10,3 +10,11 @@ export {
   type OptimisticThresholds,
   optimisticThresholds
 } from "./optimistic.js"
+export { DEFAULT_PROVIDED_KEYS_PREFIX } from "./provided-keys.js"
+export { keyspaceFraction, MAX_REGION_DEPTH } from "./regions.js"
+export type {
+  ProvideManyProgress,
+  ProvideManyResult,
+  ReprovideProgress,
+  ReprovideStrategy
+} from "./sweep.js"
