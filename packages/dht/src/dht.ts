@@ -12,7 +12,7 @@
  */
 
 import { type InvalidOptionError, Libp2pNetwork, Network, type PeerInfo } from "@effect-kad/core"
-import { DHTConfig, type DHTOption, type DHTOptions } from "@effect-kad/options"
+import { DHTConfig, type DHTOption, type DHTOptions, effectiveAddressFilter } from "@effect-kad/options"
 import { ContentRouting, contentRoutingLayer, type ProviderStore } from "@effect-kad/providers"
 import {
   type BootstrapReport,
@@ -85,6 +85,7 @@ export const layerWith = <E>(
     },
     emptyTableWaitMillis: millis(config.emptyTableWait),
     filterLocalhostInResponses: config.filterLocalhostInResponses,
+    addressFilter: effectiveAddressFilter(config),
     maxRoutingTableSize: Option.getOrUndefined(config.maxRoutingTableSize),
     peerFilter: Option.getOrUndefined(config.peerFilter),
     lookupCheckConcurrency: config.lookupCheckConcurrency,

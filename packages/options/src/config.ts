@@ -5,9 +5,11 @@
  *
  * @module
  */
+import type { AddressFilter } from "@effect-kad/core"
 import { InvalidOptionError, type PeerInfo, type RetryPolicy, type Validator } from "@effect-kad/core"
 import { Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
 import type { Datastore } from "interface-datastore"
+import { AddressFilterSchema } from "./addresses.js"
 import type { DHTOption } from "./combinators.js"
 import { isDHTOption } from "./combinators.js"
 import {
@@ -54,6 +56,8 @@ export interface DHTConfig {
   readonly retryMaxBackoff: Duration.Duration
   readonly retryBackoffFactor: number
   readonly filterLocalhostInResponses: boolean
+  /** None: chosen by the protocol, see `effectiveAddressFilter`. */
+  readonly addressFilter: Option.Option<AddressFilter>
   readonly protocolPrefix: string
   readonly maxRecordAge: Duration.Duration
   /** None: no cap beyond the buckets themselves. */
@@ -101,6 +105,7 @@ export interface DHTConfig {
  * | retryMaxBackoff | 10 s | equal to the request timeout, so no pause outlasts a request |
  * | retryBackoffFactor | 2 | the guide's library |
  * | filterLocalhostInResponses | true | the guide's library |
+ * | addressFilter | none: public addresses only, every address on a LAN DHT | go/js |
  * | protocolPrefix | `"/ipfs"` | go/js |
  * | maxRecordAge | 36 h | go `MaxRecordAge` |
  * | maxRoutingTableSize | none | go has no table-wide cap |
@@ -127,6 +132,7 @@ const defaults: DHTConfig = Object.freeze({
   retryMaxBackoff: Duration.seconds(10),
   retryBackoffFactor: 2,
   filterLocalhostInResponses: true,
+  addressFilter: Option.none(),
   protocolPrefix: "/ipfs",
   maxRecordAge: Duration.hours(36),
   maxRoutingTableSize: Option.none(),
@@ -209,6 +215,7 @@ export const DHTOptionsSchema: Schema.Schema<DHTConfig, DHTOptions> = Schema.Str
   retryMaxBackoff: withDefault(DurationField(FiniteDurationSelf), defaults.retryMaxBackoff),
   retryBackoffFactor: withDefault(NumberAtLeast(1), defaults.retryBackoffFactor),
   filterLocalhostInResponses: withDefault(Flag, defaults.filterLocalhostInResponses),
+  addressFilter: Schema.optionalWith(AddressFilterSchema, { as: "Option" }),
   protocolPrefix: withDefault(ProtocolPrefix, defaults.protocolPrefix),
   maxRecordAge: withDefault(PositiveDuration, defaults.maxRecordAge),
   maxRoutingTableSize: Schema.optionalWith(IntAtLeast(1), { as: "Option" }),

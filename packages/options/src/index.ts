@@ -14,6 +14,7 @@
  *
  * @module
  */
+export * from "./addresses.js"
 export * from "./combinators.js"
 export {
   DHTConfig,

@@ -13,7 +13,7 @@ import {
   type Message,
   MessageType,
   makeRecord,
-  Network,
+  type Network,
   NotFoundError,
   type PeerInfo,
   printableKey,
@@ -22,7 +22,6 @@ import {
   validateRecord
 } from "@effect-kad/core"
 import {
-  closerPeersOf,
   type LookupEvent,
   type LookupResult,
   PeerRouting,
@@ -170,10 +169,8 @@ const echoes = (response: Message, record: DhtRecord): boolean =>
 
 const makeValues = Effect.gen(function* () {
   const routing = yield* PeerRouting
-  const network = yield* Network
   const store = yield* RecordStore
   const validator = yield* RecordValidator
-  const self = network.self
 
   const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
   const noProgress: QueryProgress = { sent: () => undefined }
@@ -334,7 +331,7 @@ const makeValues = Effect.gen(function* () {
             },
             progress
           )
-          const closer = yield* closerPeersOf(network, response, self)
+          const closer = yield* routing.closerPeersFrom(peer.id, response)
           if (response.record === undefined) return { closer }
           // validated here, in the query's own fiber, so slow signature checks run in parallel
           const payload = yield* checkRemoteRecord(validator, key, response.record, yield* now)
