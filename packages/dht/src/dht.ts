@@ -26,6 +26,7 @@ import {
 import type { PeerId } from "@libp2p/interface"
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import type { CID } from "multiformats/cid"
+import * as PeerTags from "./host/peer-tags.js"
 import { DhtMode } from "./mode/mode.js"
 import { hostReachability, type Reachability } from "./mode/reachability.js"
 import { Values, valuesLayer } from "./values/index.js"
@@ -141,7 +142,9 @@ export const layerFromHost = (
         protocol: DHTConfig.protocol(config),
         requestTimeoutMillis: Duration.toMillis(config.requestTimeout)
       })
-      return Dht.Live.pipe(Layer.provideMerge(layerWith(config, network, hostReachability(host))))
+      // a real host has a connection manager: tag the peers it should keep
+      const tags = PeerTags.layer(host.peerStore, { closeCount: config.bucketSize })
+      return Layer.merge(Dht.Live, tags).pipe(Layer.provideMerge(layerWith(config, network, hostReachability(host))))
     })
   )
 

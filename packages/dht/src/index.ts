@@ -34,6 +34,7 @@ export {
 } from "@effect-kad/providers"
 export { NotEnoughDataError, WrongPeerCountError } from "@effect-kad/routing"
 export * from "./dht.js"
+export * as PeerTags from "./host/peer-tags.js"
 export * from "./ipfs-dht.js"
 export * from "./libp2p-service.js"
 export * from "./logging.js"
