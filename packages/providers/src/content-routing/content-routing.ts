@@ -15,7 +15,6 @@ import {
   printableKey
 } from "@effect-kad/core"
 import {
-  closerPeersOf,
   type LookupEvent,
   NetworkSizeEstimator,
   PeerRouting,
@@ -351,7 +350,7 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
             progress
           ),
           (response) =>
-            Effect.map(closerPeersOf(network, response), (closer) => {
+            Effect.map(routing.closerPeersFrom(peer.id, response), (closer) => {
               const providers: Array<PeerInfo> = []
               for (const wire of response.providerPeers) {
                 const provider = peerInfoFromWire(wire)
