@@ -29,6 +29,8 @@ import type { CID } from "multiformats/cid"
 import * as PeerTags from "./host/peer-tags.js"
 import { DhtMode } from "./mode/mode.js"
 import { hostReachability, type Reachability } from "./mode/reachability.js"
+import * as Libp2pMetrics from "./monitoring/libp2p-metrics.js"
+import { DhtMetrics, type DhtMetricsSnapshot } from "./monitoring/metrics.js"
 import { Values, valuesLayer } from "./values/index.js"
 
 /** Input accepted wherever options are: a plain object or a list of `DHTOption`s. */
@@ -46,6 +48,7 @@ export type DhtServices =
   | RefreshManager
   | DhtMode
   | DHTConfigTag
+  | DhtMetrics
 
 /** The resolved configuration of a running DHT. */
 export class DHTConfigTag extends Context.Tag("@effect-kad/dht/Config")<DHTConfigTag, DHTConfig>() {}
@@ -111,11 +114,13 @@ export const layerWith = <E>(
     bootstrapPeers: config.bootstrapPeers
   })
   const mode = DhtMode.layer(config.mode, reachability)
+  const metrics = DhtMetrics.layer
   const features = Layer.mergeAll(values, providers, refresh)
-  return mode.pipe(
+  return Layer.merge(mode, metrics).pipe(
     Layer.provideMerge(features),
     Layer.provideMerge(routing),
-    Layer.provideMerge(network),
+    // every request sent and served is counted, below everything that sends or serves
+    Layer.provideMerge(DhtMetrics.layerNetwork(network)),
     Layer.provideMerge(Layer.succeed(DHTConfigTag, config))
   ) as Layer.Layer<DhtServices, E | InvalidOptionError>
 }
@@ -144,7 +149,11 @@ export const layerFromHost = (
       })
       // a real host has a connection manager: tag the peers it should keep
       const tags = PeerTags.layer(host.peerStore, { closeCount: config.bucketSize })
-      return Layer.merge(Dht.Live, tags).pipe(Layer.provideMerge(layerWith(config, network, hostReachability(host))))
+      // and a host with libp2p metrics (Prometheus, ...) reports the DHT's too
+      const exported = Libp2pMetrics.layer(host, config.metricsPrefix)
+      return Layer.mergeAll(Dht.Live, tags, exported).pipe(
+        Layer.provideMerge(layerWith(config, network, hostReachability(host)))
+      )
     })
   )
 
@@ -170,6 +179,8 @@ export interface DhtShape {
   readonly routingTable: RoutingTable["Type"]
   readonly nsEstimator: NetworkSizeEstimator["Type"]
   readonly mode: DhtMode["Type"]
+  /** Operation and RPC counters, table and store sizes, queue depths, now. */
+  readonly metrics: Effect.Effect<DhtMetricsSnapshot>
 }
 
 const keyBytes = (key: Uint8Array | PeerId): Uint8Array => (key instanceof Uint8Array ? key : key.toMultihash().bytes)
@@ -189,22 +200,25 @@ export class Dht extends Context.Tag("@effect-kad/dht/Dht")<Dht, DhtShape>() {
       const routingTable = yield* RoutingTable
       const nsEstimator = yield* NetworkSizeEstimator
       const mode = yield* DhtMode
+      const metrics = yield* DhtMetrics
+      const { measure, measureStream } = metrics
       return {
         self: network.self,
         config,
-        bootstrap: (options) => refresh.bootstrap(options ?? {}),
-        findPeer: peerRouting.findPeer,
-        getClosestPeers: (key) => peerRouting.getClosestPeers(keyBytes(key)),
-        provide: content.provide,
-        findProviders: content.findProviders,
-        advertise: content.advertise,
-        findPeers: content.findPeers,
-        putValue: values.putValue,
-        getValue: values.getValue,
-        searchValue: values.searchValue,
+        bootstrap: (options) => measure("bootstrap", refresh.bootstrap(options ?? {})),
+        findPeer: (peer) => measure("findPeer", peerRouting.findPeer(peer)),
+        getClosestPeers: (key) => measure("getClosestPeers", peerRouting.getClosestPeers(keyBytes(key))),
+        provide: (...args) => measure("provide", content.provide(...args)),
+        findProviders: (...args) => measureStream("findProviders", content.findProviders(...args)),
+        advertise: (...args) => measure("advertise", content.advertise(...args)),
+        findPeers: (...args) => measureStream("findPeers", content.findPeers(...args)),
+        putValue: (...args) => measure("putValue", values.putValue(...args)),
+        getValue: (...args) => measure("getValue", values.getValue(...args)),
+        searchValue: (...args) => measureStream("searchValue", values.searchValue(...args)),
         routingTable,
         nsEstimator,
-        mode
+        mode,
+        metrics: metrics.snapshot
       } satisfies DhtShape
     })
   )

@@ -41,6 +41,8 @@ export * from "./logging.js"
 export * from "./mode/mode.js"
 export * from "./mode/reachability.js"
 export * from "./monitoring/health.js"
+export * as Libp2pMetrics from "./monitoring/libp2p-metrics.js"
+export * from "./monitoring/metrics.js"
 export * from "./monitoring/performance.js"
 export * from "./new.js"
 export {

@@ -23,6 +23,7 @@ import { Cause, Duration, Effect, Exit, Layer, ManagedRuntime, Option, Stream } 
 import type { CID } from "multiformats/cid"
 import { type BootstrapOptions, Dht, type DhtServices, type OptionsInput } from "./dht.js"
 import { debugLogging } from "./logging.js"
+import type { DhtMetricsSnapshot } from "./monitoring/metrics.js"
 import { foldInto } from "./options-input.js"
 
 /** Per-call settings accepted by every operation. */
@@ -118,6 +119,24 @@ export class IpfsDHT {
   /** The libp2p host this DHT runs on. */
   host(): Libp2pNetwork.Libp2pHostLike {
     return this.hostRef
+  }
+
+  /**
+   * The node's metrics now: operations and RPCs per message type (count,
+   * errors, seconds), routing-table size and bucket fill, store sizes,
+   * requests in flight.
+   *
+   * @example
+   * ```ts
+   * const m = await dht.metrics()
+   * console.log(m.routingTable.size, m.operations.getValue?.errors ?? 0)
+   * ```
+   */
+  metrics(): Promise<DhtMetricsSnapshot> {
+    return this.run(
+      "metrics",
+      this.withDht((dht) => dht.metrics)
+    )
   }
 
   private async run<A>(operation: string, effect: Effect.Effect<A, unknown, Dht>, options?: CallOptions): Promise<A> {

@@ -41,7 +41,8 @@ export const addressFilter = (filter: AddressFilter): DHTOption => withOptions({
 
 /**
  * The LAN profile, as kubo's second DHT: protocol `/ipfs/lan/kad/1.0.0`,
- * private and loopback addresses kept in answers and dialed.
+ * private and loopback addresses kept in answers and dialed, metrics under
+ * `libp2p_kad_dht_lan` so both DHTs of a node can report side by side.
  *
  * @example
  * ```ts
@@ -49,7 +50,11 @@ export const addressFilter = (filter: AddressFilter): DHTOption => withOptions({
  * ```
  */
 export const lanDHT = (): DHTOption =>
-  withOptions({ protocolPrefix: LAN_PROTOCOL_PREFIX, addressFilter: keepAllAddresses })
+  withOptions({
+    protocolPrefix: LAN_PROTOCOL_PREFIX,
+    addressFilter: keepAllAddresses,
+    metricsPrefix: "libp2p_kad_dht_lan"
+  })
 
 /** Whether a protocol prefix names a LAN DHT (`/ipfs/lan`, or any prefix whose last segment is `lan`). */
 export const isLanPrefix = (protocolPrefix: string): boolean => protocolPrefix.endsWith("/lan")

@@ -28,6 +28,7 @@ import {
   show,
   ValidatorField
 } from "./fields.js"
+import { MetricsPrefixSchema } from "./metrics.js"
 import { DHTMode } from "./mode.js"
 import type { DHTOptions, PeerFilter, ProviderStoreLike } from "./options.js"
 
@@ -58,6 +59,7 @@ export interface DHTConfig {
   readonly filterLocalhostInResponses: boolean
   /** None: chosen by the protocol, see `effectiveAddressFilter`. */
   readonly addressFilter: Option.Option<AddressFilter>
+  readonly metricsPrefix: string
   readonly protocolPrefix: string
   readonly maxRecordAge: Duration.Duration
   /** None: no cap beyond the buckets themselves. */
@@ -106,6 +108,7 @@ export interface DHTConfig {
  * | retryBackoffFactor | 2 | the guide's library |
  * | filterLocalhostInResponses | true | the guide's library |
  * | addressFilter | none: public addresses only, every address on a LAN DHT | go/js |
+ * | metricsPrefix | `"libp2p_kad_dht"` | js |
  * | protocolPrefix | `"/ipfs"` | go/js |
  * | maxRecordAge | 36 h | go `MaxRecordAge` |
  * | maxRoutingTableSize | none | go has no table-wide cap |
@@ -133,6 +136,7 @@ const defaults: DHTConfig = Object.freeze({
   retryBackoffFactor: 2,
   filterLocalhostInResponses: true,
   addressFilter: Option.none(),
+  metricsPrefix: "libp2p_kad_dht",
   protocolPrefix: "/ipfs",
   maxRecordAge: Duration.hours(36),
   maxRoutingTableSize: Option.none(),
@@ -216,6 +220,7 @@ export const DHTOptionsSchema: Schema.Schema<DHTConfig, DHTOptions> = Schema.Str
   retryBackoffFactor: withDefault(NumberAtLeast(1), defaults.retryBackoffFactor),
   filterLocalhostInResponses: withDefault(Flag, defaults.filterLocalhostInResponses),
   addressFilter: Schema.optionalWith(AddressFilterSchema, { as: "Option" }),
+  metricsPrefix: withDefault(MetricsPrefixSchema, defaults.metricsPrefix),
   protocolPrefix: withDefault(ProtocolPrefix, defaults.protocolPrefix),
   maxRecordAge: withDefault(PositiveDuration, defaults.maxRecordAge),
   maxRoutingTableSize: Schema.optionalWith(IntAtLeast(1), { as: "Option" }),

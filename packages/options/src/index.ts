@@ -26,6 +26,7 @@ export {
   toInvalidOptionError
 } from "./config.js"
 export { decodeBootstrapPeer, decodeDurationInput, PeerInfoSchema } from "./fields.js"
+export * from "./metrics.js"
 export * from "./mode.js"
 export * from "./options.js"
 export * from "./service.js"

@@ -130,6 +130,8 @@ export interface DHTOptions {
    * (`/ipfs/lan`, or any prefix ending in `/lan`) every address.
    */
   readonly addressFilter?: AddressFilter
+  /** Prefix of the metric families registered on the host's libp2p `Metrics`. Default `"libp2p_kad_dht"`. */
+  readonly metricsPrefix?: string
   /** Prefix of the protocol ID (`<prefix>/kad/1.0.0`), such as `/myapp`. Default `"/ipfs"`. */
   readonly protocolPrefix?: string
   /** How long a stored value record is served after it was received. Default 36 hours. */
