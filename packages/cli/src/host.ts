@@ -12,7 +12,7 @@ import type { PrivateKey } from "@libp2p/interface"
 import { tcp } from "@libp2p/tcp"
 import { multiaddr } from "@multiformats/multiaddr"
 import { Effect, type Scope } from "effect"
-import { createLibp2p, type Libp2p } from "libp2p"
+import { createLibp2p, type Libp2p, type Libp2pOptions } from "libp2p"
 import { reasonOf, StartupError } from "./errors.js"
 
 /** A started host of the CLI. */
@@ -24,6 +24,8 @@ export interface HostOptions {
   readonly listen: ReadonlyArray<string>
   /** The identity; a fresh Ed25519 key when omitted. */
   readonly privateKey?: PrivateKey
+  /** libp2p's metrics subsystem (e.g. Prometheus); none when omitted. */
+  readonly metrics?: Libp2pOptions["metrics"]
 }
 
 /**
@@ -47,6 +49,7 @@ export const makeHost = (options: HostOptions): Effect.Effect<Host, StartupError
       try: () =>
         createLibp2p({
           ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),
+          ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
           addresses: { listen: [...options.listen] },
           transports: [tcp()],
           connectionEncrypters: [noise()],

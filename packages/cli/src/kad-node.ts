@@ -19,7 +19,9 @@ import {
   datastore as datastoreOption,
   hostReachability,
   IpfsDHT,
+  Libp2pMetrics,
   mode as modeOption,
+  PeerTags,
   type ProviderStore,
   providerStore as providerStoreOption,
   validator as validatorOption
@@ -121,7 +123,13 @@ export const makeKadNode = (options: KadNodeOptions): Effect.Effect<KadNode, Sta
           })
         )
       )
-      return Dht.layerWith(config, network, hostReachability(options.host)).pipe(
+      // as Dht.layer does for any host: connection-manager tags, and the DHT's metrics on the host's
+      const operated = Layer.merge(
+        PeerTags.layer(options.host.peerStore, { closeCount: config.bucketSize }),
+        Libp2pMetrics.layer(options.host, config.metricsPrefix)
+      )
+      return operated.pipe(
+        Layer.provideMerge(Dht.layerWith(config, network, hostReachability(options.host))),
         Layer.provideMerge(Layer.merge(stderrLogs, Logger.minimumLogLevel(options.logLevel ?? LogLevel.Info)))
       )
     })

@@ -14,6 +14,7 @@ import { type CliError, reasonOf, StartupError } from "../errors.js"
 import { dialableAddresses, makeHost } from "../host.js"
 import { ephemeralIdentity, IDENTITY_FILE, type Identity, loadOrCreateIdentity } from "../identity.js"
 import { call, type KadNode, makeKadNode } from "../kad-node.js"
+import { parseMetricsAddress, prometheusFor, serveMetrics } from "../metrics-server.js"
 import { emit, reported } from "../output.js"
 import { bootstrapOption, jsonOption } from "./common.js"
 
@@ -27,6 +28,8 @@ export interface NodeSettings {
   readonly keyFile: string | undefined
   readonly healthIntervalSeconds: number
   readonly json: boolean
+  /** `HOST:PORT` to serve Prometheus metrics on; none when undefined. */
+  readonly metrics?: string
 }
 
 /** Listen address when none is given: loopback only, any free port. */
@@ -91,9 +94,12 @@ export const runNode = (
     const identity: Identity =
       keyFile === undefined ? yield* ephemeralIdentity : yield* loadOrCreateIdentity(path.resolve(keyFile))
 
+    const metricsAddress = settings.metrics === undefined ? undefined : yield* parseMetricsAddress(settings.metrics)
+    const prometheus = metricsAddress === undefined ? undefined : prometheusFor()
     const host = yield* makeHost({
       listen: settings.listen.length > 0 ? settings.listen : [DEFAULT_LISTEN],
-      privateKey: identity.privateKey
+      privateKey: identity.privateKey,
+      ...(prometheus === undefined ? {} : { metrics: prometheus.metrics })
     })
 
     let stores: { readonly datastore?: LevelDatastore; readonly providerStore?: ProviderStore } = {}
@@ -125,13 +131,27 @@ export const runNode = (
       )
     }
 
+    // served once the DHT has registered its families, so the first scrape already has them
+    const metrics =
+      prometheus === undefined || metricsAddress === undefined
+        ? undefined
+        : yield* serveMetrics(prometheus.registry, metricsAddress)
+
     const addresses = dialableAddresses(host)
     const peerId = host.peerId.toString()
     const mode = yield* call("mode", () => node.dht.mode())
     const storage = settings.memory ? "memory" : dataDir
     yield* emit(
       json,
-      () => ({ event: "started", peerId, addresses, mode, identity: identity.origin, storage }),
+      () => ({
+        event: "started",
+        peerId,
+        addresses,
+        mode,
+        identity: identity.origin,
+        storage,
+        ...(metrics === undefined ? {} : { metrics })
+      }),
       () =>
         [
           `kad-dht node ${peerId}`,
@@ -140,6 +160,7 @@ export const runNode = (
           `  storage: ${storage}`,
           "  listening on:",
           ...addresses.map((addr) => `    ${addr}`),
+          ...(metrics === undefined ? [] : [`  metrics: ${metrics}`]),
           "Press Ctrl-C to stop."
         ].join("\n")
     )
@@ -189,7 +210,11 @@ export const nodeCommand = Command.make(
       Options.withDescription("Seconds between health reports; 0 turns them off."),
       Options.withDefault(30)
     ),
-    json: jsonOption
+    json: jsonOption,
+    metrics: Options.text("metrics").pipe(
+      Options.withDescription("Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464."),
+      Options.optional
+    )
   },
   (options) =>
     reported(
@@ -203,7 +228,8 @@ export const nodeCommand = Command.make(
           memory: options.memory,
           keyFile: options.keyFile._tag === "Some" ? options.keyFile.value : undefined,
           healthIntervalSeconds: Math.max(0, options.healthInterval),
-          json: options.json
+          json: options.json,
+          ...(options.metrics._tag === "Some" ? { metrics: options.metrics.value } : {})
         })
       ).pipe(
         // after every finalizer of the scope ran: the DHT, the stores and the host are closed
