@@ -27,6 +27,7 @@ import type { PeerId } from "@libp2p/interface"
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import type { CID } from "multiformats/cid"
 import * as PeerTags from "./host/peer-tags.js"
+import * as TablePersistence from "./host/table-persistence.js"
 import { DhtMode } from "./mode/mode.js"
 import { hostReachability, type Reachability } from "./mode/reachability.js"
 import * as Libp2pMetrics from "./monitoring/libp2p-metrics.js"
@@ -115,7 +116,12 @@ export const layerWith = <E>(
   })
   const mode = DhtMode.layer(config.mode, reachability)
   const metrics = DhtMetrics.layer
-  const features = Layer.mergeAll(values, providers, refresh)
+  // a durable datastore keeps the routing table across restarts; it is loaded before refresh first runs
+  const warm = Option.match(config.datastore, {
+    onNone: () => Layer.empty,
+    onSome: (datastore) => TablePersistence.layer(datastore)
+  })
+  const features = Layer.mergeAll(values, providers, refresh).pipe(Layer.provide(warm))
   return Layer.merge(mode, metrics).pipe(
     Layer.provideMerge(features),
     Layer.provideMerge(routing),

@@ -35,6 +35,7 @@ export {
 export { NotEnoughDataError, WrongPeerCountError } from "@effect-kad/routing"
 export * from "./dht.js"
 export * as PeerTags from "./host/peer-tags.js"
+export * as TablePersistence from "./host/table-persistence.js"
 export * from "./ipfs-dht.js"
 export * from "./libp2p-service.js"
 export * from "./logging.js"
