@@ -62,8 +62,15 @@ export const countingNetwork = (network: NetworkShape, counter: RequestCounter):
     })
 })
 
-/** The DHT's own log lines (mode changes, refresh trouble) go to stderr, so stdout stays results only. */
-const stderrLogs = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
+/**
+ * The DHT's own log lines (mode changes, refresh trouble) go to stderr, so
+ * stdout stays results only: logfmt text, or one JSON object per line.
+ */
+export const stderrLogs = (format: "text" | "json" = "text") =>
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
+  )
 
 /** Settings of {@link makeKadNode}. */
 export interface KadNodeOptions {
@@ -79,6 +86,8 @@ export interface KadNodeOptions {
   readonly options?: ReadonlyArray<DHTOption>
   /** Least severe DHT log line printed (on stderr); default `Info`. */
   readonly logLevel?: LogLevel.LogLevel
+  /** How DHT log lines are written: logfmt text (default) or one JSON object per line. */
+  readonly logFormat?: "text" | "json"
 }
 
 /** A started node. */
@@ -130,7 +139,9 @@ export const makeKadNode = (options: KadNodeOptions): Effect.Effect<KadNode, Sta
       )
       return operated.pipe(
         Layer.provideMerge(Dht.layerWith(config, network, hostReachability(options.host))),
-        Layer.provideMerge(Layer.merge(stderrLogs, Logger.minimumLogLevel(options.logLevel ?? LogLevel.Info)))
+        Layer.provideMerge(
+          Layer.merge(stderrLogs(options.logFormat), Logger.minimumLogLevel(options.logLevel ?? LogLevel.Info))
+        )
       )
     })
   )
