@@ -16,7 +16,7 @@ import { tcp } from "@libp2p/tcp"
 import { webSockets } from "@libp2p/websockets"
 import { multiaddr } from "@multiformats/multiaddr"
 import { Effect, type Scope } from "effect"
-import { createLibp2p, type Libp2p } from "libp2p"
+import { createLibp2p, type Libp2p, type Libp2pOptions } from "libp2p"
 import { reasonOf, StartupError } from "./errors.js"
 
 /** A started host of the CLI. */
@@ -28,6 +28,8 @@ export interface HostOptions {
   readonly listen: ReadonlyArray<string>
   /** The identity; a fresh Ed25519 key when omitted. */
   readonly privateKey?: PrivateKey
+  /** libp2p's metrics subsystem (e.g. Prometheus); none when omitted. */
+  readonly metrics?: Libp2pOptions["metrics"]
 }
 
 /**
@@ -67,6 +69,7 @@ export const makeHost = (options: HostOptions): Effect.Effect<Host, StartupError
       try: () =>
         createLibp2p({
           ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),
+          ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
           addresses: { listen: [...options.listen] },
           // WebSockets is the transport browsers can dial; it only listens where a `/ws` address asks it to
           transports: [tcp(), webSockets()],

@@ -19,7 +19,9 @@ import {
   datastore as datastoreOption,
   hostReachability,
   IpfsDHT,
+  Libp2pMetrics,
   mode as modeOption,
+  PeerTags,
   type ProviderStore,
   providerStore as providerStoreOption,
   validator as validatorOption
@@ -60,8 +62,15 @@ export const countingNetwork = (network: NetworkShape, counter: RequestCounter):
     })
 })
 
-/** The DHT's own log lines (mode changes, refresh trouble) go to stderr, so stdout stays results only. */
-const stderrLogs = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
+/**
+ * The DHT's own log lines (mode changes, refresh trouble) go to stderr, so
+ * stdout stays results only: logfmt text, or one JSON object per line.
+ */
+export const stderrLogs = (format: "text" | "json" = "text") =>
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
+  )
 
 /** Settings of {@link makeKadNode}. */
 export interface KadNodeOptions {
@@ -77,6 +86,8 @@ export interface KadNodeOptions {
   readonly options?: ReadonlyArray<DHTOption>
   /** Least severe DHT log line printed (on stderr); default `Info`. */
   readonly logLevel?: LogLevel.LogLevel
+  /** How DHT log lines are written: logfmt text (default) or one JSON object per line. */
+  readonly logFormat?: "text" | "json"
 }
 
 /** A started node. */
@@ -121,8 +132,16 @@ export const makeKadNode = (options: KadNodeOptions): Effect.Effect<KadNode, Sta
           })
         )
       )
-      return Dht.layerWith(config, network, hostReachability(options.host)).pipe(
-        Layer.provideMerge(Layer.merge(stderrLogs, Logger.minimumLogLevel(options.logLevel ?? LogLevel.Info)))
+      // as Dht.layer does for any host: connection-manager tags, and the DHT's metrics on the host's
+      const operated = Layer.merge(
+        PeerTags.layer(options.host.peerStore, { closeCount: config.bucketSize }),
+        Libp2pMetrics.layer(options.host, config.metricsPrefix)
+      )
+      return operated.pipe(
+        Layer.provideMerge(Dht.layerWith(config, network, hostReachability(options.host))),
+        Layer.provideMerge(
+          Layer.merge(stderrLogs(options.logFormat), Logger.minimumLogLevel(options.logLevel ?? LogLevel.Info))
+        )
       )
     })
   )

@@ -5,6 +5,7 @@
  */
 export * from "./errors.js"
 export * from "./kad/key.js"
+export * from "./network/addresses.js"
 export * as Libp2pNetwork from "./network/libp2p.js"
 export * from "./network/memory.js"
 export * from "./network/network.js"

@@ -19,7 +19,13 @@ import {
   Network,
   type PeerInfo
 } from "@effect-kad/core"
-import { DHTConfig, type DHTOption, type DHTOptions, type PeerFilter } from "@effect-kad/options"
+import {
+  DHTConfig,
+  type DHTOption,
+  type DHTOptions,
+  effectiveAddressFilter,
+  type PeerFilter
+} from "@effect-kad/options"
 import {
   ContentRouting,
   contentRoutingLayer,
@@ -40,8 +46,12 @@ import {
 import type { PeerId } from "@libp2p/interface"
 import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import type { CID } from "multiformats/cid"
+import * as PeerTags from "./host/peer-tags.js"
+import * as TablePersistence from "./host/table-persistence.js"
 import { DhtMode } from "./mode/mode.js"
 import { hostAddressChanges, hostReachability, type Reachability } from "./mode/reachability.js"
+import * as Libp2pMetrics from "./monitoring/libp2p-metrics.js"
+import { DhtMetrics, type DhtMetricsSnapshot } from "./monitoring/metrics.js"
 import { type RecordStore, Values, valuesLayer } from "./values/index.js"
 
 /** Input accepted wherever options are: a plain object or a list of `DHTOption`s. */
@@ -61,6 +71,7 @@ export type DhtServices =
   | DHTConfigTag
   | ProviderStoreService
   | RecordStore
+  | DhtMetrics
 
 /** The resolved configuration of a running DHT. */
 export class DHTConfigTag extends Context.Tag("@effect-kad/dht/Config")<DHTConfigTag, DHTConfig>() {}
@@ -111,6 +122,7 @@ export const layerWith = <E>(
     },
     emptyTableWaitMillis: millis(config.emptyTableWait),
     filterLocalhostInResponses: config.filterLocalhostInResponses,
+    addressFilter: effectiveAddressFilter(config),
     maxRoutingTableSize: Option.getOrUndefined(config.maxRoutingTableSize),
     // peerFilter is both of go's filters at once
     peerFilter: both(config.peerFilter, config.routingTableFilter),
@@ -144,11 +156,18 @@ export const layerWith = <E>(
     addressChanges
   })
   const mode = DhtMode.layer(config.mode, reachability, Option.getOrUndefined(config.onRequestHook))
-  const features = Layer.mergeAll(values, providers, refresh)
-  return mode.pipe(
+  const metrics = DhtMetrics.layer
+  // a durable datastore keeps the routing table across restarts; it is loaded before refresh first runs
+  const warm = Option.match(config.datastore, {
+    onNone: () => Layer.empty,
+    onSome: (datastore) => TablePersistence.layer(datastore)
+  })
+  const features = Layer.mergeAll(values, providers, refresh).pipe(Layer.provide(warm))
+  return Layer.merge(mode, metrics).pipe(
     Layer.provideMerge(features),
     Layer.provideMerge(routing),
-    Layer.provideMerge(network),
+    // every request sent and served is counted, below everything that sends or serves
+    Layer.provideMerge(DhtMetrics.layerNetwork(network)),
     Layer.provideMerge(Layer.succeed(DHTConfigTag, config))
   ) as Layer.Layer<DhtServices, E | InvalidOptionError>
 }
@@ -175,9 +194,13 @@ export const layerFromHost = (
         protocol: DHTConfig.protocol(config),
         requestTimeoutMillis: Duration.toMillis(config.requestTimeout)
       })
+      // a real host has a connection manager: tag the peers it should keep
+      const tags = PeerTags.layer(host.peerStore, { closeCount: config.bucketSize })
+      // and a host with libp2p metrics (Prometheus, ...) reports the DHT's too
+      const exported = Libp2pMetrics.layer(host, config.metricsPrefix)
       // js-libp2p reports no private reachability (go's AutoNAT event), and addresses alone
       // cannot tell a LAN-only node from a reachable one: autoServer serves on
-      return Dht.Live.pipe(
+      return Layer.mergeAll(Dht.Live, tags, exported).pipe(
         Layer.provideMerge(
           layerWith(
             config,
@@ -224,6 +247,8 @@ export interface DhtShape {
   readonly routingTable: RoutingTable["Type"]
   readonly nsEstimator: NetworkSizeEstimator["Type"]
   readonly mode: DhtMode["Type"]
+  /** Operation and RPC counters, table and store sizes, queue depths, now. */
+  readonly metrics: Effect.Effect<DhtMetricsSnapshot>
 }
 
 const keyBytes = (key: Uint8Array | PeerId): Uint8Array => (key instanceof Uint8Array ? key : key.toMultihash().bytes)
@@ -247,26 +272,45 @@ export class Dht extends Context.Tag("@effect-kad/dht/Dht")<Dht, DhtShape>() {
         new FeatureDisabledError({ feature, operation })
       const noValues = config.disableValues
       const noProviders = config.disableProviders
+      const metrics = yield* DhtMetrics
+      const { measure, measureStream } = metrics
       return {
         self: network.self,
         config,
-        bootstrap: (options) => refresh.bootstrap(options ?? {}),
-        refresh: (options) => refresh.refresh(options),
-        findPeer: peerRouting.findPeer,
-        getClosestPeers: (key) => peerRouting.getClosestPeers(keyBytes(key)),
-        provide: noProviders ? () => Effect.fail(off("providers", "provide")) : content.provide,
-        findProviders: noProviders ? () => Stream.fail(off("providers", "findProviders")) : content.findProviders,
-        advertise: noProviders ? () => Effect.fail(off("providers", "advertise")) : content.advertise,
-        findPeers: noProviders ? () => Stream.fail(off("providers", "findPeers")) : content.findPeers,
-        provideMany: noProviders ? () => Effect.fail(off("providers", "provideMany")) : content.provideMany,
+        bootstrap: (options) => measure("bootstrap", refresh.bootstrap(options ?? {})),
+        refresh: (options) => measure("refresh", refresh.refresh(options)),
+        findPeer: (peer) => measure("findPeer", peerRouting.findPeer(peer)),
+        getClosestPeers: (key) => measure("getClosestPeers", peerRouting.getClosestPeers(keyBytes(key))),
+        provide: noProviders
+          ? () => Effect.fail(off("providers", "provide"))
+          : (...args) => measure("provide", content.provide(...args)),
+        findProviders: noProviders
+          ? () => Stream.fail(off("providers", "findProviders"))
+          : (...args) => measureStream("findProviders", content.findProviders(...args)),
+        advertise: noProviders
+          ? () => Effect.fail(off("providers", "advertise"))
+          : (...args) => measure("advertise", content.advertise(...args)),
+        findPeers: noProviders
+          ? () => Stream.fail(off("providers", "findPeers"))
+          : (...args) => measureStream("findPeers", content.findPeers(...args)),
+        provideMany: noProviders
+          ? () => Effect.fail(off("providers", "provideMany"))
+          : (...args) => measure("provideMany", content.provideMany(...args)),
         stopProviding: noProviders ? () => Effect.fail(off("providers", "stopProviding")) : content.stopProviding,
         reprovideProgress: content.reprovideProgress,
-        putValue: noValues ? () => Effect.fail(off("values", "putValue")) : values.putValue,
-        getValue: noValues ? () => Effect.fail(off("values", "getValue")) : values.getValue,
-        searchValue: noValues ? () => Stream.fail(off("values", "searchValue")) : values.searchValue,
+        putValue: noValues
+          ? () => Effect.fail(off("values", "putValue"))
+          : (...args) => measure("putValue", values.putValue(...args)),
+        getValue: noValues
+          ? () => Effect.fail(off("values", "getValue"))
+          : (...args) => measure("getValue", values.getValue(...args)),
+        searchValue: noValues
+          ? () => Stream.fail(off("values", "searchValue"))
+          : (...args) => measureStream("searchValue", values.searchValue(...args)),
         routingTable,
         nsEstimator,
-        mode
+        mode,
+        metrics: metrics.snapshot
       } satisfies DhtShape
     })
   )

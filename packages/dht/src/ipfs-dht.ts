@@ -39,6 +39,7 @@ import {
   routingTableStats
 } from "./local-state.js"
 import { debugLogging } from "./logging.js"
+import type { DhtMetricsSnapshot } from "./monitoring/metrics.js"
 import { foldInto } from "./options-input.js"
 
 /** Per-call settings accepted by every operation. */
@@ -134,6 +135,24 @@ export class IpfsDHT {
   /** The libp2p host this DHT runs on. */
   host(): Libp2pNetwork.Libp2pHostLike {
     return this.hostRef
+  }
+
+  /**
+   * The node's metrics now: operations and RPCs per message type (count,
+   * errors, seconds), routing-table size and bucket fill, store sizes,
+   * requests in flight.
+   *
+   * @example
+   * ```ts
+   * const m = await dht.metrics()
+   * console.log(m.routingTable.size, m.operations.getValue?.errors ?? 0)
+   * ```
+   */
+  metrics(): Promise<DhtMetricsSnapshot> {
+    return this.run(
+      "metrics",
+      this.withDht((dht) => dht.metrics)
+    )
   }
 
   private async run<A>(

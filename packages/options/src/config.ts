@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  type AddressFilter,
   InvalidOptionError,
   NamespacedValidator,
   type PeerInfo,
@@ -14,6 +15,7 @@ import {
 } from "@effect-kad/core"
 import { Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
 import type { Datastore } from "interface-datastore"
+import { AddressFilterSchema } from "./addresses.js"
 import type { DHTOption } from "./combinators.js"
 import { isDHTOption } from "./combinators.js"
 import {
@@ -37,6 +39,7 @@ import {
   show,
   ValidatorField
 } from "./fields.js"
+import { MetricsPrefixSchema } from "./metrics.js"
 import { DHTMode } from "./mode.js"
 import type { BootstrapPeerInput, DHTOptions, PeerFilter, ProviderStoreLike, RequestHook } from "./options.js"
 
@@ -69,6 +72,9 @@ export interface DHTConfig {
   readonly retryMaxBackoff: Duration.Duration
   readonly retryBackoffFactor: number
   readonly filterLocalhostInResponses: boolean
+  /** None: chosen by the protocol, see `effectiveAddressFilter`. */
+  readonly addressFilter: Option.Option<AddressFilter>
+  readonly metricsPrefix: string
   readonly protocolPrefix: string
   readonly maxRecordAge: Duration.Duration
   /** None: no cap beyond the buckets themselves. */
@@ -130,6 +136,8 @@ export interface DHTConfig {
  * | retryMaxBackoff | 30 s | the guide's library |
  * | retryBackoffFactor | 2 | the guide's library |
  * | filterLocalhostInResponses | true | the guide's library |
+ * | addressFilter | none: public addresses only, every address on a LAN DHT | go/js |
+ * | metricsPrefix | `"libp2p_kad_dht"` | js |
  * | protocolPrefix | `"/ipfs"` | go/js |
  * | maxRecordAge | 36 h | go `MaxRecordAge` |
  * | maxRoutingTableSize | none | go has no table-wide cap |
@@ -159,6 +167,8 @@ const defaults: DHTConfig = Object.freeze({
   retryMaxBackoff: Duration.seconds(30),
   retryBackoffFactor: 2,
   filterLocalhostInResponses: true,
+  addressFilter: Option.none(),
+  metricsPrefix: "libp2p_kad_dht",
   protocolPrefix: "/ipfs",
   maxRecordAge: Duration.hours(36),
   maxRoutingTableSize: Option.none(),
@@ -267,6 +277,8 @@ export const DHTOptionsSchema: Schema.Schema<DHTConfig, DHTOptions> = Schema.Str
   retryMaxBackoff: withDefault(DurationField(FiniteDurationSelf), defaults.retryMaxBackoff),
   retryBackoffFactor: withDefault(NumberAtLeast(1), defaults.retryBackoffFactor),
   filterLocalhostInResponses: withDefault(Flag, defaults.filterLocalhostInResponses),
+  addressFilter: Schema.optionalWith(AddressFilterSchema, { as: "Option" }),
+  metricsPrefix: withDefault(MetricsPrefixSchema, defaults.metricsPrefix),
   protocolPrefix: withDefault(ProtocolPrefix, defaults.protocolPrefix),
   maxRecordAge: withDefault(PositiveDuration, defaults.maxRecordAge),
   maxRoutingTableSize: Schema.optionalWith(IntAtLeast(1), { as: "Option" }),

@@ -14,6 +14,7 @@
  *
  * @module
  */
+export * from "./addresses.js"
 export * from "./bootstrap-peers.js"
 export * from "./combinators.js"
 export {
@@ -26,6 +27,7 @@ export {
   toInvalidOptionError
 } from "./config.js"
 export { decodeBootstrapPeer, decodeDurationInput, PeerInfoSchema } from "./fields.js"
+export * from "./metrics.js"
 export * from "./mode.js"
 export * from "./options.js"
 export * from "./service.js"

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Message, NamespacedValidator, PeerInfo, Validator } from "@effect-kad/core"
+import type { AddressFilter, Message, NamespacedValidator, PeerInfo, Validator } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
 import type { Duration } from "effect"
@@ -136,6 +136,15 @@ export interface DHTOptions {
   readonly retryBackoffFactor?: number
   /** Whether loopback addresses are left out of the peers sent in responses. Default true. */
   readonly filterLocalhostInResponses?: boolean
+  /**
+   * Which addresses of a peer are sent in answers and kept (so dialed) when
+   * learned from answers. Default: on a public DHT only public addresses
+   * (loopback too when `filterLocalhostInResponses` is false); on a LAN DHT
+   * (`/ipfs/lan`, or any prefix ending in `/lan`) every address.
+   */
+  readonly addressFilter?: AddressFilter
+  /** Prefix of the metric families registered on the host's libp2p `Metrics`. Default `"libp2p_kad_dht"`. */
+  readonly metricsPrefix?: string
   /** Prefix of the protocol ID (`<prefix>/kad/1.0.0`), such as `/myapp`. Default `"/ipfs"`. */
   readonly protocolPrefix?: string
   /** How long a stored value record is served after it was received. Default 36 hours. */

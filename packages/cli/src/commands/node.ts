@@ -9,13 +9,15 @@ import { Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
 import { DatastoreProviderStore, type DHTMode, type ProviderStore } from "@effect-kad/dht"
 import { LevelDatastore } from "datastore-level"
-import { Duration, Effect, type Scope } from "effect"
+import { Duration, Effect, Option, type Scope } from "effect"
 import { type CliError, reasonOf, StartupError } from "../errors.js"
 import { dialableAddresses, isWebSockets, makeHost } from "../host.js"
 import { ephemeralIdentity, IDENTITY_FILE, type Identity, loadOrCreateIdentity } from "../identity.js"
 import { call, type KadNode, makeKadNode } from "../kad-node.js"
+import { parseMetricsAddress, prometheusFor, serveMetrics } from "../metrics-server.js"
+import { type LogFormat, loadNodeConfig, type NodeConfigFile } from "../node-config.js"
 import { emit, reported } from "../output.js"
-import { bootstrapOption, jsonOption } from "./common.js"
+import { bootstrapOption, checkPeerAddress, jsonOption } from "./common.js"
 
 /** Settings of {@link runNode}, as the options give them. */
 export interface NodeSettings {
@@ -29,6 +31,10 @@ export interface NodeSettings {
   readonly json: boolean
   /** Also listen on {@link DEFAULT_WS_LISTEN}, for browser clients. */
   readonly ws?: boolean
+  /** `HOST:PORT` to serve Prometheus metrics on; none when undefined. */
+  readonly metrics?: string
+  /** How the DHT's log lines on stderr are written; default text (logfmt). */
+  readonly logFormat?: LogFormat
 }
 
 /** Listen address when none is given: loopback only, any free port. */
@@ -113,9 +119,12 @@ export const runNode = (
     const identity: Identity =
       keyFile === undefined ? yield* ephemeralIdentity : yield* loadOrCreateIdentity(path.resolve(keyFile))
 
+    const metricsAddress = settings.metrics === undefined ? undefined : yield* parseMetricsAddress(settings.metrics)
+    const prometheus = metricsAddress === undefined ? undefined : prometheusFor()
     const host = yield* makeHost({
       listen: listenAddresses(settings),
-      privateKey: identity.privateKey
+      privateKey: identity.privateKey,
+      ...(prometheus === undefined ? {} : { metrics: prometheus.metrics })
     })
 
     let stores: { readonly datastore?: LevelDatastore; readonly providerStore?: ProviderStore } = {}
@@ -133,7 +142,13 @@ export const runNode = (
       stores = { datastore, providerStore }
     }
 
-    const node = yield* makeKadNode({ host, mode: settings.mode, bootstrap: settings.bootstrap, ...stores })
+    const node = yield* makeKadNode({
+      host,
+      mode: settings.mode,
+      bootstrap: settings.bootstrap,
+      ...stores,
+      ...(settings.logFormat === undefined ? {} : { logFormat: settings.logFormat })
+    })
     if (settings.bootstrap.length > 0) {
       // a node outlives a bad start: refresh and the low-peer fix keep retrying the bootstrap peers
       yield* call("bootstrap", (signal) => node.dht.bootstrap({ signal })).pipe(
@@ -147,13 +162,27 @@ export const runNode = (
       )
     }
 
+    // served once the DHT has registered its families, so the first scrape already has them
+    const metrics =
+      prometheus === undefined || metricsAddress === undefined
+        ? undefined
+        : yield* serveMetrics(prometheus.registry, metricsAddress)
+
     const addresses = dialableAddresses(host)
     const peerId = host.peerId.toString()
     const mode = yield* call("mode", () => node.dht.mode())
     const storage = settings.memory ? "memory" : dataDir
     yield* emit(
       json,
-      () => ({ event: "started", peerId, addresses, mode, identity: identity.origin, storage }),
+      () => ({
+        event: "started",
+        peerId,
+        addresses,
+        mode,
+        identity: identity.origin,
+        storage,
+        ...(metrics === undefined ? {} : { metrics })
+      }),
       () =>
         [
           `kad-dht node ${peerId}`,
@@ -162,6 +191,7 @@ export const runNode = (
           `  storage: ${storage}`,
           "  listening on:",
           ...addresses.map((addr) => `    ${addr}`),
+          ...(metrics === undefined ? [] : [`  metrics: ${metrics}`]),
           "Press Ctrl-C to stop."
         ].join("\n")
     )
@@ -182,10 +212,79 @@ export const runNode = (
     return yield* Effect.never
   })
 
+const optionalValue = <A>(option: Option.Option<A>): A | undefined =>
+  option._tag === "Some" ? option.value : undefined
+
+/**
+ * The settings of one run: flags given on the command line, else the
+ * config file's values, else the defaults.
+ */
+export const resolveSettings = (
+  flags: {
+    readonly listen: ReadonlyArray<string>
+    readonly ws: boolean
+    readonly bootstrap: ReadonlyArray<string>
+    readonly mode: DHTMode | undefined
+    readonly dataDir: string | undefined
+    readonly memory: boolean
+    readonly keyFile: string | undefined
+    readonly healthInterval: number | undefined
+    readonly json: boolean
+    readonly metrics: string | undefined
+    readonly logFormat: LogFormat | undefined
+  },
+  file: NodeConfigFile
+): Effect.Effect<NodeSettings, StartupError> =>
+  Effect.gen(function* () {
+    const bootstrap =
+      flags.bootstrap.length > 0
+        ? flags.bootstrap
+        : yield* Effect.forEach(file.bootstrap ?? [], (address) =>
+            checkPeerAddress(address).pipe(
+              Effect.mapError(
+                (error) =>
+                  new StartupError({
+                    what: "the config file",
+                    reason: `bootstrap: ${address} must be a multiaddr ending with /p2p/<peer id>`,
+                    cause: error
+                  })
+              )
+            )
+          )
+    const metrics = flags.metrics ?? file.metrics
+    const logFormat = flags.logFormat ?? file.logFormat
+    const keyFile = flags.keyFile ?? file.keyFile
+    return {
+      listen: flags.listen.length > 0 ? flags.listen : (file.listen ?? []),
+      ws: flags.ws || file.ws === true,
+      bootstrap,
+      mode: flags.mode ?? file.mode ?? "server",
+      dataDir: flags.dataDir ?? file.dataDir ?? DEFAULT_DATA_DIR,
+      memory: flags.memory || file.memory === true,
+      keyFile,
+      healthIntervalSeconds: Math.max(0, flags.healthInterval ?? file.healthInterval ?? DEFAULT_HEALTH_INTERVAL),
+      json: flags.json || file.json === true,
+      ...(metrics === undefined ? {} : { metrics }),
+      ...(logFormat === undefined ? {} : { logFormat })
+    } satisfies NodeSettings
+  })
+
+/** Where the identity and databases live when neither a flag nor the config file says. */
+export const DEFAULT_DATA_DIR = "./.kad-dht"
+
+/** Seconds between health reports when neither a flag nor the config file says. */
+export const DEFAULT_HEALTH_INTERVAL = 30
+
 /** The `node` command. */
 export const nodeCommand = Command.make(
   "node",
   {
+    config: Options.file("config").pipe(
+      Options.withDescription(
+        "A JSON file with the node's settings (listen, ws, bootstrap, mode, dataDir, memory, keyFile, healthInterval, metrics, logFormat, json); flags win over it."
+      ),
+      Options.optional
+    ),
     listen: Options.text("listen").pipe(
       Options.withAlias("l"),
       Options.withDescription(`A multiaddr to listen on (repeatable); default ${DEFAULT_LISTEN}.`),
@@ -199,13 +298,15 @@ export const nodeCommand = Command.make(
     bootstrap: bootstrapOption,
     mode: Options.choice("mode", ["server", "client", "auto", "autoServer"]).pipe(
       Options.withDescription(
-        "server answers queries, client only asks, auto serves once reachability is public, autoServer serves unless it is known private."
+        "server answers queries, client only asks, auto serves once reachability is public, autoServer serves unless it is known private (default server)."
       ),
-      Options.withDefault("server" as const)
+      Options.optional
     ),
     dataDir: Options.directory("data-dir").pipe(
-      Options.withDescription("Where the identity key and the record and provider databases live."),
-      Options.withDefault("./.kad-dht")
+      Options.withDescription(
+        `Where the identity key and the record and provider databases live (default ${DEFAULT_DATA_DIR}).`
+      ),
+      Options.optional
     ),
     memory: Options.boolean("memory").pipe(
       Options.withDescription("Keep records in memory (lost on exit) and use a fresh identity unless --key-file.")
@@ -215,35 +316,58 @@ export const nodeCommand = Command.make(
       Options.optional
     ),
     healthInterval: Options.integer("health-interval").pipe(
-      Options.withDescription("Seconds between health reports; 0 turns them off."),
-      Options.withDefault(30)
+      Options.withDescription(`Seconds between health reports; 0 turns them off (default ${DEFAULT_HEALTH_INTERVAL}).`),
+      Options.optional
     ),
-    json: jsonOption
+    json: jsonOption,
+    metrics: Options.text("metrics").pipe(
+      Options.withDescription("Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464."),
+      Options.optional
+    ),
+    logFormat: Options.choice("log-format", ["text", "json"]).pipe(
+      Options.withDescription("How the DHT's log lines on stderr are written: text (logfmt, default) or json."),
+      Options.optional
+    )
   },
-  (options) =>
-    reported(
+  (options) => {
+    const settings = Effect.flatMap(
+      Option.match(options.config, { onNone: () => Effect.succeed({}), onSome: loadNodeConfig }),
+      (file) =>
+        resolveSettings(
+          {
+            listen: options.listen,
+            ws: options.ws,
+            bootstrap: options.bootstrap,
+            mode: optionalValue(options.mode),
+            dataDir: optionalValue(options.dataDir),
+            memory: options.memory,
+            keyFile: optionalValue(options.keyFile),
+            healthInterval: optionalValue(options.healthInterval),
+            json: options.json,
+            metrics: optionalValue(options.metrics),
+            logFormat: optionalValue(options.logFormat)
+          },
+          file
+        )
+    )
+    return reported(
       options.json,
-      Effect.scoped(
-        runNode({
-          listen: options.listen,
-          ws: options.ws,
-          bootstrap: options.bootstrap,
-          mode: options.mode,
-          dataDir: options.dataDir,
-          memory: options.memory,
-          keyFile: options.keyFile._tag === "Some" ? options.keyFile.value : undefined,
-          healthIntervalSeconds: Math.max(0, options.healthInterval),
-          json: options.json
-        })
-      ).pipe(
-        // after every finalizer of the scope ran: the DHT, the stores and the host are closed
-        Effect.onInterrupt(() =>
-          emit(
-            options.json,
-            () => ({ event: "stopped" }),
-            () => "stopped"
+      Effect.flatMap(settings, (resolved) =>
+        Effect.scoped(runNode(resolved)).pipe(
+          // after every finalizer of the scope ran: the DHT (its routing table saved), the stores and the host are closed
+          Effect.onInterrupt(() =>
+            emit(
+              resolved.json,
+              () => ({ event: "stopped" }),
+              () => "stopped"
+            )
           )
         )
       )
     )
-).pipe(Command.withDescription("Run a long-lived DHT node until Ctrl-C (SIGINT) or SIGTERM."))
+  }
+).pipe(
+  Command.withDescription(
+    "Run a long-lived DHT node until Ctrl-C (SIGINT) or SIGTERM, which close the DHT and flush its stores first."
+  )
+)

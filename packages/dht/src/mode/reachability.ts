@@ -6,57 +6,18 @@
  *
  * @module
  */
-import type { Libp2pNetwork } from "@effect-kad/core"
+import { isPrivateAddress, type Libp2pNetwork } from "@effect-kad/core"
 import type { Multiaddr } from "@multiformats/multiaddr"
 import { Effect, Stream } from "effect"
 
 /** The reachability of this node. */
 export type Reachability = "public" | "private"
 
-const privateV4 = (ip: string): boolean => {
-  const [a, b] = ip.split(".").map(Number)
-  return (
-    a === 10 ||
-    a === 127 ||
-    a === 0 ||
-    (a === 172 && b >= 16 && b <= 31) ||
-    (a === 192 && b === 168) ||
-    (a === 169 && b === 254) ||
-    (a === 100 && b >= 64 && b <= 127)
-  )
-}
-
-const privateV6 = (ip: string): boolean => {
-  const lower = ip.toLowerCase()
-  return (
-    lower === "::1" ||
-    lower === "::" ||
-    lower.startsWith("fc") ||
-    lower.startsWith("fd") ||
-    lower.startsWith("fe8") ||
-    lower.startsWith("fe9") ||
-    lower.startsWith("fea") ||
-    lower.startsWith("feb")
-  )
-}
-
-/** Whether an address could be dialed from the public internet. */
+/** Whether an address could be dialed from the public internet: an IP or DNS address that is not private. */
 export const isPublicAddress = (addr: Multiaddr): boolean => {
   const [first] = addr.getComponents()
   if (first === undefined || first.value === undefined) return false
-  switch (first.name) {
-    case "ip4":
-      return !privateV4(first.value)
-    case "ip6":
-      return !privateV6(first.value)
-    case "dns":
-    case "dns4":
-    case "dns6":
-    case "dnsaddr":
-      return first.value !== "localhost" && !first.value.endsWith(".local")
-    default:
-      return false
-  }
+  return ["ip4", "ip6", "dns", "dns4", "dns6", "dnsaddr"].includes(first.name) && !isPrivateAddress(addr)
 }
 
 /** Reachability implied by a set of addresses. */

@@ -19,7 +19,7 @@ import { Data } from "effect"
  * ```
  */
 export class RecordStoreError extends Data.TaggedError("RecordStoreError")<{
-  readonly operation: "get" | "put" | "delete" | "cleanup"
+  readonly operation: "get" | "put" | "delete" | "cleanup" | "count"
   readonly key?: Uint8Array
   readonly cause: unknown
 }> {

@@ -69,6 +69,8 @@ export interface RecordStoreShape {
   readonly cleanup: Effect.Effect<number, RecordStoreError>
   /** The configured maximum record age, in milliseconds. */
   readonly maxRecordAgeMillis: number
+  /** How many entries the store holds, expired ones included until a cleanup (reads every key: for metrics, not hot paths). */
+  readonly count: Effect.Effect<number, RecordStoreError>
 }
 
 /**
@@ -323,6 +325,15 @@ const makeRecordStore = (config: RecordStoreConfig): Effect.Effect<RecordStoreSh
       return removed
     })
 
+    const count: RecordStoreShape["count"] = Effect.tryPromise({
+      try: async () => {
+        let entries = 0
+        for await (const _ of datastore.queryKeys({ prefix: `${prefix}/` })) entries++
+        return entries
+      },
+      catch: fail("count")
+    })
+
     if (Number.isFinite(interval)) {
       yield* cleanup.pipe(
         Effect.tap((removed) =>
@@ -341,6 +352,7 @@ const makeRecordStore = (config: RecordStoreConfig): Effect.Effect<RecordStoreSh
       delete: del,
       modify,
       cleanup,
-      maxRecordAgeMillis: maxAge
+      maxRecordAgeMillis: maxAge,
+      count
     } satisfies RecordStoreShape
   })

@@ -14,7 +14,7 @@ import {
   type Message,
   MessageType,
   makeRecord,
-  Network,
+  type Network,
   NotFoundError,
   type PeerInfo,
   printableKey,
@@ -24,7 +24,6 @@ import {
   validateRecord
 } from "@effect-kad/core"
 import {
-  closerPeersOf,
   type LookupEvent,
   type LookupResult,
   PeerRouting,
@@ -189,10 +188,8 @@ interface PutOutcome {
 
 const makeValues = Effect.gen(function* () {
   const routing = yield* PeerRouting
-  const network = yield* Network
   const store = yield* RecordStore
   const validator = yield* RecordValidator
-  const self = network.self
 
   const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
 
@@ -390,7 +387,7 @@ const makeValues = Effect.gen(function* () {
               }
             }
           )
-          const closer = yield* closerPeersOf(network, response, self)
+          const closer = yield* routing.closerPeersFrom(peer.id, response)
           if (response.record === undefined) return { closer }
           // validated here, in the query's own fiber, so slow signature checks run in parallel
           const payload = yield* checkRemoteRecord(validator, key, response.record, yield* now)

@@ -6,13 +6,7 @@
  * @module
  */
 import { MessageType, type NetworkShape, type PeerInfo, peerInfoFromWire, printableKey } from "@effect-kad/core"
-import {
-  closerPeersOf,
-  type LookupEvent,
-  type PeerRoutingShape,
-  type QueryOutcome,
-  type QueryProgress
-} from "@effect-kad/routing"
+import type { LookupEvent, PeerRoutingShape, QueryOutcome, QueryProgress } from "@effect-kad/routing"
 import { Effect, Option, Stream } from "effect"
 import type { ProviderStoreServiceShape } from "../store/service.js"
 
@@ -38,7 +32,8 @@ const getProvidersQuery =
         progress
       ),
       (response) =>
-        Effect.map(closerPeersOf(env.network, response), (closer) => {
+        // the same address filter as FIND_NODE and GET_VALUE lookups: what is kept may be dialed
+        Effect.map(env.routing.closerPeersFrom(peer.id, response), (closer) => {
           const providers: Array<PeerInfo> = []
           for (const wire of response.providerPeers) {
             const provider = peerInfoFromWire(wire)

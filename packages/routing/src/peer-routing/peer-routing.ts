@@ -8,14 +8,18 @@
  */
 
 import {
+  type AddressFilter,
   commonPrefixLength,
   DECODE_LIMITS,
+  isLoopbackAddress,
   type KadId,
   kadIdOfKey,
+  keepAllAddresses,
   type Message,
   MessageType,
   Network,
   type PeerInfo,
+  peerInfoFromWire,
   peerInfoToWire,
   type RetryPolicy,
   withRetry
@@ -24,7 +28,6 @@ import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
 import { Context, Deferred, Duration, Effect, FiberId, Layer, Option, type Scope, Stream } from "effect"
 import { defaultQueryDeadline, type QueryDeadlineConfig, ResponseTimes } from "../lookup/deadline.js"
-import { closerPeersOf } from "../lookup/find-node.js"
 import {
   type LookupEvent,
   type LookupResult,
@@ -68,6 +71,13 @@ export interface PeerRoutingConfig {
    * neither a seed nor taken from an answer's closer peers. Default: all.
    */
   readonly queryFilter?: (peer: PeerInfo) => boolean
+  /**
+   * Which addresses are sent in answers and kept from answers (so dialed),
+   * except with peers on this machine (reached over loopback), which get
+   * and give every address. Default: loopback ones dropped when
+   * `filterLocalhostInResponses`, else every address.
+   */
+  readonly addressFilter?: AddressFilter
 }
 
 /** Options of one lookup run through {@link PeerRouting}. */
@@ -143,8 +153,15 @@ export interface PeerRoutingShape {
    * closest routing-table peers with their addresses, never the requester.
    */
   readonly closerPeersFor: (key: Uint8Array, requester: PeerId) => Effect.Effect<Array<Message.Peer>>
-  /** Peers with addresses as they should be sent to `requester` (localhost filtering applied). */
+  /** Peers with addresses as they should be sent to `requester` (the address filter applied). */
   readonly peersForResponse: (peers: ReadonlyArray<PeerInfo>, requester: PeerId) => Effect.Effect<Array<Message.Peer>>
+  /**
+   * The `closerPeers` of `responder`'s answer, with the addresses the
+   * address filter keeps remembered in the peer store. A peer given only
+   * with addresses the filter drops is left out: nothing of it could be
+   * dialed.
+   */
+  readonly closerPeersFrom: (responder: PeerId, response: Message) => Effect.Effect<Array<PeerInfo>>
 }
 
 /** Peer routing over the node's {@link Network} and {@link RoutingTable}. */
@@ -160,14 +177,7 @@ export class PeerRouting extends Context.Tag("@effect-kad/routing/PeerRouting")<
   static readonly layer = (config: PeerRoutingConfig) => Layer.scoped(PeerRouting, makePeerRouting(config))
 }
 
-const isLoopback = (addr: Multiaddr): boolean => {
-  const [first] = addr.getComponents()
-  if (first === undefined) return false
-  if (first.name === "ip4") return first.value?.startsWith("127.") ?? false
-  if (first.name === "ip6") return first.value === "::1"
-  if (first.name === "dns" || first.name === "dns4" || first.name === "dns6") return first.value === "localhost"
-  return false
-}
+const dropLoopback: AddressFilter = (addrs) => addrs.filter((addr) => !isLoopbackAddress(addr))
 
 /** How long a peer whose query failed is not waited for by lookups. */
 const FAILED_RECENTLY_MILLIS = 10 * 60 * 1000
@@ -233,6 +243,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
         ? query
         : (peer, progress) =>
             Effect.map(query(peer, progress), (outcome) => ({ ...outcome, closer: outcome.closer.filter(queryFilter) }))
+    const addressFilter = config.addressFilter ?? (config.filterLocalhostInResponses ? dropLoopback : keepAllAddresses)
     const failedRecently = new RecentFailures()
 
     /** Requests in flight per peer, and who waits for them to end. */
@@ -397,7 +408,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
           },
           progress
         ),
-        (response) => Effect.map(closerPeersOf(network, response, self), (closer): QueryOutcome<never> => ({ closer }))
+        (response) => Effect.map(closerPeersFrom(peer.id, response), (closer): QueryOutcome<never> => ({ closer }))
       )
 
     const trackSize = (key: Uint8Array, result: LookupResult) =>
@@ -469,33 +480,66 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
         return Option.some(found)
       }).pipe(Effect.withSpan("PeerRouting.findPeer"))
 
-    const peersForResponse: PeerRoutingShape["peersForResponse"] = (peers, requester) =>
+    /**
+     * Whether `peer` is on this machine: it reached us (or we it) over
+     * loopback, so it shares this node's view of addresses. The connection
+     * says so from the first request; the peer store only after identify.
+     */
+    const onThisMachine = (peer: PeerId) =>
       Effect.gen(function* () {
-        let strip = config.filterLocalhostInResponses
-        if (strip) {
-          // a requester that reached us over loopback is on this machine: it can use those addresses.
-          // The connection says so from the first request; the peer store only after identify.
-          const via = yield* network.connectionAddressesOf(requester)
-          const requesterAddrs = via.length > 0 ? via : yield* network.addressesOf(requester)
-          if (requesterAddrs.length > 0 && requesterAddrs.every(isLoopback)) strip = false
-        }
-        return peers.map((peer) => {
-          const multiaddrs = strip ? peer.multiaddrs.filter((a) => !isLoopback(a)) : peer.multiaddrs
-          // a peer store can hold more addresses than any peer decodes in one entry; send the newest that fit
-          return peerInfoToWire({ id: peer.id, multiaddrs: multiaddrs.slice(-DECODE_LIMITS.addrs) })
-        })
+        const via = yield* network.connectionAddressesOf(peer)
+        const addrs = via.length > 0 ? via : yield* network.addressesOf(peer)
+        return addrs.length > 0 && addrs.every(isLoopbackAddress)
       })
+
+    /** The filter for addresses exchanged with `peer`; none for a peer on this machine. */
+    const filterFor = (peer: PeerId) =>
+      addressFilter === keepAllAddresses
+        ? Effect.succeed(keepAllAddresses)
+        : Effect.map(onThisMachine(peer), (local) => (local ? keepAllAddresses : addressFilter))
+
+    const closerPeersFrom: PeerRoutingShape["closerPeersFrom"] = (responder, response) =>
+      Effect.gen(function* () {
+        if (response.closerPeers.length === 0) return []
+        const filter = yield* filterFor(responder)
+        const peers: Array<PeerInfo> = []
+        for (const wire of response.closerPeers) {
+          const info = peerInfoFromWire(wire)
+          if (info === undefined || info.id.equals(self)) continue
+          if (info.multiaddrs.length === 0) {
+            peers.push(info)
+            continue
+          }
+          const kept = filter(info.multiaddrs)
+          if (kept.length === 0) continue
+          const usable: PeerInfo = kept.length === info.multiaddrs.length ? info : { id: info.id, multiaddrs: kept }
+          yield* network.rememberAddresses(usable)
+          peers.push(usable)
+        }
+        return peers
+      })
+
+    // a peer store can hold more addresses than any peer decodes in one entry; send the newest that fit
+    const toWire = (id: PeerId, multiaddrs: ReadonlyArray<Multiaddr>) =>
+      peerInfoToWire({ id, multiaddrs: multiaddrs.slice(-DECODE_LIMITS.addrs) })
+
+    const peersForResponse: PeerRoutingShape["peersForResponse"] = (peers, requester) =>
+      Effect.map(filterFor(requester), (filter) => peers.map((peer) => toWire(peer.id, filter(peer.multiaddrs))))
 
     const closerPeersFor: PeerRoutingShape["closerPeersFor"] = (key, requester) =>
       Effect.gen(function* () {
         const entries = yield* table.nearest(kadIdOfKey(key), config.k + 1)
-        const peers: Array<PeerInfo> = []
+        const filter = yield* filterFor(requester)
+        const peers: Array<Message.Peer> = []
         for (const entry of entries) {
           if (entry.id.equals(requester) || peers.length === config.k) continue
-          const multiaddrs = entry.multiaddrs.length > 0 ? entry.multiaddrs : yield* network.addressesOf(entry.id)
-          peers.push({ id: entry.id, multiaddrs })
+          const known = entry.multiaddrs.length > 0 ? entry.multiaddrs : yield* network.addressesOf(entry.id)
+          const kept = filter(known)
+          // a peer reachable only on someone else's private network is no use to the requester
+          if (kept.length === 0 && known.length > 0) continue
+          peers.push(toWire(entry.id, kept))
         }
-        return yield* peersForResponse(peers, requester)
+        return peers
       })
 
     return {
@@ -511,6 +555,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       responseDeadlineMillis: Effect.sync(() => responseTimes.deadlineMillis()),
       requestsSettled,
       closerPeersFor,
-      peersForResponse
+      peersForResponse,
+      closerPeersFrom
     } satisfies PeerRoutingShape
   })
