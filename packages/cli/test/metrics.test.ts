@@ -28,7 +28,13 @@ describe("kad-dht node --metrics", () => {
     ).toEqual(["inbound_requests", "outbound_requests"])
     // the store of a --memory node is the in-memory one, which counts its records
     expect(families.get("libp2p_kad_dht_provider_store_keys")?.metrics[0]?.value).toBe("0")
-    for (const counter of ["operations_total", "inbound_rpc_requests_total", "outbound_rpc_requests_total"]) {
+    expect(families.get("libp2p_kad_dht_reprovide_keys")?.metrics[0]?.value).toBe("0")
+    for (const counter of [
+      "operations_total",
+      "inbound_rpc_requests_total",
+      "outbound_rpc_requests_total",
+      "reprovide_overrun_cycles_total"
+    ]) {
       expect(families.get(`libp2p_kad_dht_${counter}`)?.type).toBe("COUNTER")
     }
     // libp2p's own families come along

@@ -78,6 +78,9 @@ describe("metrics", () => {
       expect(mb.recordStore?.records).toBeGreaterThanOrEqual(1)
       // b holds a's provider record; a keeps its own too
       expect(mb.providerStore).toEqual({ keys: 1, providers: 1 })
+      // the provided key is now reprovided by a, and b provides nothing
+      expect(ma.reprovide?.keysTotal).toBe(1)
+      expect(mb.reprovide?.keysTotal).toBe(0)
       expect(ma.queues).toEqual({ inboundRequests: 0, outboundRequests: 0 })
       expect(mb.queues).toEqual({ inboundRequests: 0, outboundRequests: 0 })
     })
@@ -126,6 +129,8 @@ describe("metrics", () => {
       expect(yield* read("test_dht_operations_total")).toEqual({ getClosestPeers: 1 })
       expect(yield* read("test_dht_outbound_rpc_requests_total")).toMatchObject({ FIND_NODE: 1 })
       expect(yield* read("test_dht_queue_depth")).toEqual({ inbound_requests: 0, outbound_requests: 0 })
+      expect(yield* read("test_dht_reprovide_keys")).toBe(0)
+      expect(yield* read("test_dht_reprovide_overrun_cycles_total")).toBe(0)
     })
   )
 })

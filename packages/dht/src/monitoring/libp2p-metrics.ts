@@ -34,7 +34,9 @@ const bucketFill = (snapshot: DhtMetricsSnapshot): Record<string, number> =>
  * `_routing_table_kad_bucket_occupancy` (label `bucket`);
  * `_provider_store_keys`, `_provider_store_providers`,
  * `_record_store_records`; `_queue_depth` (label `queue`);
- * `_network_size_estimate`.
+ * `_network_size_estimate`; `_reprovide_keys`, `_reprovide_cycle_done_keys`,
+ * `_reprovide_cycles_total`, `_reprovide_overrun_cycles_total`,
+ * `_reprovide_lookups_total`, `_reprovide_messages_total`.
  *
  * @example
  * ```ts
@@ -85,6 +87,22 @@ export const registerLibp2pMetrics = (
     outbound_requests: s.queues.outboundRequests
   }))
   gauge("network_size_estimate", "estimated peers in the network", (s) => s.networkSizeEstimate ?? 0)
+  gauge("reprovide_keys", "keys this node reprovides", (s) => s.reprovide?.keysTotal ?? 0)
+  gauge(
+    "reprovide_cycle_done_keys",
+    "keys reprovided so far in the current cycle",
+    (s) => s.reprovide?.doneInCycle ?? 0
+  )
+  const counter = (family: string, help: string, f: (s: DhtMetricsSnapshot) => number) =>
+    metrics.registerCounter(name(family), { help, calculate: read(f) })
+  counter("reprovide_cycles_total", "reprovide cycles finished", (s) => s.reprovide?.cyclesCompleted ?? 0)
+  counter(
+    "reprovide_overrun_cycles_total",
+    "reprovide cycles that could not finish within their interval",
+    (s) => s.reprovide?.overrunCycles ?? 0
+  )
+  counter("reprovide_lookups_total", "lookups made to reprovide", (s) => s.reprovide?.lookups ?? 0)
+  counter("reprovide_messages_total", "ADD_PROVIDER messages sent to reprovide", (s) => s.reprovide?.messages ?? 0)
 }
 
 /**
@@ -109,7 +127,8 @@ const EMPTY: DhtMetricsSnapshot = {
   providerStore: undefined,
   recordStore: undefined,
   queues: { inboundRequests: 0, outboundRequests: 0 },
-  networkSizeEstimate: undefined
+  networkSizeEstimate: undefined,
+  reprovide: undefined
 }
 
 /**

@@ -10,7 +10,7 @@
  * @module
  */
 import { type Message, Network, type NetworkShape, type RequestHandler } from "@effect-kad/core"
-import { ProviderStoreService } from "@effect-kad/providers"
+import { ContentRouting, ProviderStoreService, type ReprovideProgress } from "@effect-kad/providers"
 import { NetworkSizeEstimator, RoutingTable } from "@effect-kad/routing"
 import { Context, Effect, Exit, Layer, Option, Stream } from "effect"
 import { RecordStore } from "../values/record-store.js"
@@ -45,6 +45,8 @@ export interface DhtMetricsSnapshot {
   readonly queues: { readonly inboundRequests: number; readonly outboundRequests: number }
   /** Estimated network size; undefined until enough lookups completed. */
   readonly networkSizeEstimate: number | undefined
+  /** Where reproviding stands: keys, the current cycle, overrun cycles, its lookups and messages. */
+  readonly reprovide: ReprovideProgress | undefined
 }
 
 interface MutableCounts {
@@ -174,6 +176,7 @@ export class DhtMetrics extends Context.Tag("@effect-kad/dht/DhtMetrics")<DhtMet
     const estimator = yield* NetworkSizeEstimator
     const records = yield* Effect.serviceOption(RecordStore)
     const providers = yield* Effect.serviceOption(ProviderStoreService)
+    const content = yield* Effect.serviceOption(ContentRouting)
     const snapshot: Effect.Effect<DhtMetricsSnapshot> = Effect.gen(function* () {
       const buckets = yield* table.buckets
       return {
@@ -193,7 +196,8 @@ export class DhtMetrics extends Context.Tag("@effect-kad/dht/DhtMetrics")<DhtMet
             )
           : undefined,
         queues: { inboundRequests: recorder.inboundInFlight, outboundRequests: recorder.outboundInFlight },
-        networkSizeEstimate: Option.getOrUndefined(yield* Effect.option(estimator.estimate))
+        networkSizeEstimate: Option.getOrUndefined(yield* Effect.option(estimator.estimate)),
+        reprovide: Option.isSome(content) ? yield* content.value.reprovideProgress : undefined
       }
     })
     return {
