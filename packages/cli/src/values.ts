@@ -12,7 +12,9 @@
  *
  * @module
  */
+
 import { defaultValidator, type NamespacedValidator, type Validator } from "@effect-kad/core"
+import { toString as uint8ArrayToString } from "uint8arrays/to-string"
 
 /** The namespace `put` and `get` use for keys that name no registered namespace. */
 export const CLI_NAMESPACE = "cli"
@@ -116,6 +118,6 @@ export const showValue = (key: string, bytes: Uint8Array): ShownValue => {
   try {
     return { value: strictDecoder.decode(bytes), encoding: "utf8" }
   } catch {
-    return { value: Buffer.from(bytes).toString("base64"), encoding: "base64" }
+    return { value: uint8ArrayToString(bytes, "base64pad"), encoding: "base64" }
   }
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+
 import {
   compareBytes,
   InvalidKeyError,
@@ -18,6 +19,7 @@ import { NetworkSizeEstimator, PeerRouting, RoutingTable } from "@effect-kad/rou
 import { Clock, Context, Duration, Effect, Either, FiberSet, Layer, Option, Queue, type Scope, Stream } from "effect"
 import type { Datastore } from "interface-datastore"
 import type { CID } from "multiformats/cid"
+import { toString as uint8ArrayToString } from "uint8arrays/to-string"
 import type { ProviderStoreError } from "../store/errors.js"
 import { DEFAULT_PROVIDE_VALIDITY_MILLIS, validateProviderKey } from "../store/provider-store.js"
 import { type ProviderStoreFailure, ProviderStoreService } from "../store/service.js"
@@ -378,7 +380,7 @@ const makeContentRouting = (config: ContentRoutingConfig) =>
         const entries = new Map<string, ProvidedKey>()
         for (const key of keys) {
           yield* store.addProvider(key, self)
-          entries.set(Buffer.from(key).toString("hex"), { key, kadId: kadIdOfKey(key) })
+          entries.set(uint8ArrayToString(key, "base16"), { key, kadId: kadIdOfKey(key) })
         }
         const sorted = [...entries.values()].sort((a, b) => compareBytes(a.kadId, b.kadId))
         return yield* sweepEntries(sweepEnv, sorted, options?.onProgress ?? (() => Effect.void))

@@ -10,10 +10,12 @@
  *
  * @module
  */
+
 import { compareBytes, KAD_ID_BYTES, type KadId, kadIdOfKey } from "@effect-kad/core"
 import { Effect, Option } from "effect"
 import { type Datastore, Key } from "interface-datastore"
 import { base32 } from "multiformats/bases/base32"
+import { toString as uint8ArrayToString } from "uint8arrays/to-string"
 import { ProviderStoreError } from "../store/errors.js"
 
 /** Default datastore namespace of the provided keys. */
@@ -40,7 +42,7 @@ export const KEYSPACE_START: Uint8Array = new Uint8Array(KAD_ID_BYTES)
 /** The last Kad ID: a cursor there means every key of the cycle is done. */
 export const KEYSPACE_END: Uint8Array = new Uint8Array(KAD_ID_BYTES).fill(0xff)
 
-const hexOf = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("hex")
+const hexOf = (key: Uint8Array): string => uint8ArrayToString(key, "base16")
 
 const SWEEP_BYTES = 8 + KAD_ID_BYTES
 
