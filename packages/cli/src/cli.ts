@@ -15,7 +15,8 @@ import {
   provideCommand,
   putCommand
 } from "./commands/operations.js"
-import { CLI_NAME, CLI_VERSION, rootCommandOf } from "./launch.js"
+import { rootCommandOf } from "./launch.js"
+import { CLI_NAME, CLI_VERSION } from "./version.js"
 
 /** `kad-dht` and its subcommands. */
 export const rootCommand = rootCommandOf([

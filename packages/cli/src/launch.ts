@@ -12,12 +12,7 @@ import { Command } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { reasonOf, StartupError } from "./errors.js"
-
-/** The name `kad-dht` runs under, in help and completions. */
-export const CLI_NAME = "kad-dht"
-
-/** What `kad-dht --version` prints. */
-export const CLI_VERSION = "0.1.0"
+import { CLI_NAME, CLI_VERSION } from "./version.js"
 
 /**
  * Each subcommand, by name, and how to load it. The order is the order
