@@ -23,6 +23,7 @@ import { operationsSuite } from "./operations.js"
 import { requestHandlingSuite } from "./request-handling.js"
 import { routingTableSuite } from "./routing-table.js"
 import { simulationSuite } from "./simulation.js"
+import { startupSuite } from "./startup.js"
 
 /** Every suite `pnpm bench` knows, in the order they run. */
 const suites: ReadonlyArray<Suite> = [
@@ -31,7 +32,8 @@ const suites: ReadonlyArray<Suite> = [
   operationsSuite,
   simulationSuite,
   adversitySuite,
-  bundleSuite
+  bundleSuite,
+  startupSuite
 ]
 
 /** Time budget of one suite; suites size their work to finish within it. */
