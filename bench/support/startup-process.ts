@@ -10,7 +10,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -129,18 +129,22 @@ export const timeImport = async (specifier: string, env: NodeJS.ProcessEnv = {})
 
 /**
  * Fails unless the packages were built after their sources last changed:
- * the suite times `dist/`, and stale output would time other code.
+ * the suite times `dist/`, and stale output would time other code. Each
+ * TypeScript source must have its compiled `.js` at least as new.
  */
 export const checkBuilt = (packages: ReadonlyArray<string>): void => {
   for (const name of packages) {
-    const output = path.join(repoRoot, "packages", name, "dist/index.js")
-    if (!existsSync(output)) throw new Error(`packages/${name} is not built: run \`npx -y pnpm@10 build\` first`)
-  }
-  if (!existsSync(cliBin)) throw new Error("packages/cli is not built: run `npx -y pnpm@10 build` first")
-  const builtAt = statSync(cliBin).mtimeMs
-  const launch = path.join(repoRoot, "packages/cli/src/launch.ts")
-  if (existsSync(launch) && statSync(launch).mtimeMs > builtAt) {
-    throw new Error("packages/cli/dist is older than its sources: run `npx -y pnpm@10 build` first")
+    const source = path.join(repoRoot, "packages", name, "src")
+    const output = path.join(repoRoot, "packages", name, "dist")
+    for (const file of readdirSync(source, { recursive: true, encoding: "utf8" })) {
+      if (!file.endsWith(".ts") || file.endsWith(".d.ts")) continue
+      const built = path.join(output, file.replace(/\.ts$/, ".js"))
+      if (!existsSync(built) || statSync(built).mtimeMs < statSync(path.join(source, file)).mtimeMs) {
+        throw new Error(
+          `packages/${name}/dist is missing or older than src/${file}: run \`npx -y pnpm@10 build\` first`
+        )
+      }
+    }
   }
 }
 
