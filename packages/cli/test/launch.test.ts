@@ -1,6 +1,9 @@
+import { execFile } from "node:child_process"
+import { existsSync } from "node:fs"
 import { mkdtemp, readdir, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
@@ -8,7 +11,7 @@ import { Effect, HashMap, HashSet } from "effect"
 import { rootCommand } from "../src/cli.js"
 import { type CommandName, commandLoaders, commandsFor, type LoadedCommand, runLazily } from "../src/launch.js"
 import { CLI_VERSION } from "../src/version.js"
-import { killAll, runCli } from "./cli-process.js"
+import { jsonLines, killAll, runCli } from "./cli-process.js"
 
 afterEach(killAll)
 
@@ -90,5 +93,30 @@ describe("kad-dht loads only the command it runs", () => {
     } finally {
       await rm(temporary, { recursive: true, force: true })
     }
+  })
+
+  it("the bundled executable that `build` writes runs a command from its lazily loaded chunk", {
+    timeout: 60_000
+  }, async () => {
+    const bundled = fileURLToPath(new URL("../dist/bundle/bin.js", import.meta.url))
+    expect(existsSync(bundled), "packages/cli/dist/bundle is missing: run `npx -y pnpm@10 build` first").toBe(true)
+    const run = (args: ReadonlyArray<string>) =>
+      new Promise<{ code: number; stdout: string }>((resolve) =>
+        execFile(
+          process.execPath,
+          [bundled, ...args],
+          { timeout: 50_000, env: { ...process.env, NO_COLOR: "1" } },
+          (error, stdout) =>
+            resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout })
+        )
+      )
+    const help = await run(["get", "--help"])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("Fetch the best value stored under a key.")
+    const refused = await run(["get", "greeting", "--json"])
+    expect(refused.code).toBe(1)
+    expect(jsonLines(refused.stdout)).toEqual([
+      { ok: false, error: { tag: "BootstrapError", message: expect.any(String) } }
+    ])
   })
 })
