@@ -28,7 +28,8 @@ import {
   type LocalNode,
   startLocalNode,
   timeImport,
-  timeNode
+  timeNode,
+  unbundledBin
 } from "./support/startup-process.js"
 
 const libraries = [
@@ -74,7 +75,9 @@ export const startupSuite: Suite = {
       const commands = [
         { name: "--version", args: [cliBin, "--version"], expect: "0.1.0" },
         { name: "--help", args: [cliBin, "--help"], expect: "find-providers" },
-        { name: "get", args: getArgs, expect: '"value":"hello"' }
+        { name: "get", args: getArgs, expect: '"value":"hello"' },
+        { name: "--help, unbundled", args: [unbundledBin, "--help"], expect: "find-providers" },
+        { name: "get, unbundled", args: [unbundledBin, ...getArgs.slice(1)], expect: '"value":"hello"' }
       ]
       // fill the warm caches with one untimed run each
       for (const library of libraries) await timeImport(library.specifier, caches.env("warm", library.name))
@@ -128,7 +131,7 @@ export const startupSuite: Suite = {
         rows: commands.map((command) => {
           const target = cliTargets[command.name]
           return [
-            command.name === "get" ? "get <key> on loopback" : command.name,
+            command.name.replace(/^get/, "get <key> on loopback"),
             cliMedian(command.name, "off"),
             cliMedian(command.name, "cold"),
             cliMedian(command.name, "warm"),
@@ -137,7 +140,8 @@ export const startupSuite: Suite = {
           ]
         }),
         notes: [
-          "`node packages/cli/dist/bin.js <args>` timed from spawn to exit; `get` joins a `kad-dht node --memory` on 127.0.0.1 as a client and fetches one value.",
+          "`node packages/cli/dist/bundle/bin.js <args>` (the bundled executable) timed from spawn to exit; `get` joins a `kad-dht node --memory` on 127.0.0.1 as a client and fetches one value.",
+          "Unbundled: `node packages/cli/dist/bin.js`, the same code as `tsc` emits it, one module per file.",
           "Off: NODE_DISABLE_COMPILE_CACHE=1; cold: an empty NODE_COMPILE_CACHE directory each run; warm: a directory filled by an earlier run.",
           `${cli.get("get|warm")?.length ?? 0} runs per cell.`
         ]

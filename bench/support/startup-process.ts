@@ -18,8 +18,11 @@ import { fileURLToPath } from "node:url"
 /** The workspace root, whose devDependencies make both DHT packages importable. */
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url))
 
-/** The built `kad-dht` executable. */
-export const cliBin = path.join(repoRoot, "packages/cli/dist/bin.js")
+/** The built `kad-dht` executable, as `npx -y pnpm@10 build` bundles it (the package's `bin`). */
+export const cliBin = path.join(repoRoot, "packages/cli/dist/bundle/bin.js")
+
+/** The same executable as `tsc` emits it, one module per source file, for comparison. */
+export const unbundledBin = path.join(repoRoot, "packages/cli/dist/bin.js")
 
 /** A process is killed after this long: every run is bounded. */
 const PROCESS_TIMEOUT_MILLIS = 60_000
@@ -145,6 +148,9 @@ export const checkBuilt = (packages: ReadonlyArray<string>): void => {
         )
       }
     }
+  }
+  if (!existsSync(cliBin) || statSync(cliBin).mtimeMs < statSync(unbundledBin).mtimeMs) {
+    throw new Error("packages/cli/dist/bundle is missing or older than dist/bin.js: run `npx -y pnpm@10 build` first")
   }
 }
 
