@@ -24,6 +24,7 @@ import { provideScaleSuite } from "./provide-scale.js"
 import { requestHandlingSuite } from "./request-handling.js"
 import { routingTableSuite } from "./routing-table.js"
 import { simulationSuite } from "./simulation.js"
+import { startupSuite } from "./startup.js"
 
 /** Every suite `pnpm bench` knows, in the order they run. */
 const suites: ReadonlyArray<Suite> = [
@@ -33,7 +34,8 @@ const suites: ReadonlyArray<Suite> = [
   simulationSuite,
   adversitySuite,
   bundleSuite,
-  provideScaleSuite
+  provideScaleSuite,
+  startupSuite
 ]
 
 /** Time budget of one suite; suites size their work to finish within it. */

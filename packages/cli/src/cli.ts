@@ -1,5 +1,6 @@
 /**
- * The `kad-dht` command tree.
+ * The `kad-dht` command tree, every command loaded, for programs that
+ * embed it. The executable loads commands lazily instead (`launch.ts`).
  *
  * @module
  */
@@ -14,21 +15,20 @@ import {
   provideCommand,
   putCommand
 } from "./commands/operations.js"
+import { rootCommandOf } from "./launch.js"
+import { CLI_NAME, CLI_VERSION } from "./version.js"
 
 /** `kad-dht` and its subcommands. */
-export const rootCommand = Command.make("kad-dht").pipe(
-  Command.withDescription("A libp2p Kademlia DHT node, one-shot DHT operations, and a local network demo."),
-  Command.withSubcommands([
-    nodeCommand,
-    putCommand,
-    getCommand,
-    provideCommand,
-    findProvidersCommand,
-    findPeerCommand,
-    closestCommand,
-    demoCommand
-  ])
-)
+export const rootCommand = rootCommandOf([
+  nodeCommand,
+  putCommand,
+  getCommand,
+  provideCommand,
+  findProvidersCommand,
+  findPeerCommand,
+  closestCommand,
+  demoCommand
+])
 
 /**
  * Parses a full `process.argv` and runs the command it names.
@@ -38,4 +38,4 @@ export const rootCommand = Command.make("kad-dht").pipe(
  * run(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain)
  * ```
  */
-export const run = Command.run(rootCommand, { name: "kad-dht", version: "0.1.0" })
+export const run = Command.run(rootCommand, { name: CLI_NAME, version: CLI_VERSION })

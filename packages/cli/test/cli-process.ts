@@ -19,11 +19,11 @@ export interface Finished {
   readonly stderr: string
 }
 
-const spawnCli = (args: ReadonlyArray<string>): ChildProcess => {
+const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): ChildProcess => {
   const child = spawn(process.execPath, [...nodeArgs, ...args], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" }
+    env: { ...process.env, NO_COLOR: "1", ...env }
   })
   running.add(child)
   child.once("exit", () => running.delete(child))
@@ -47,9 +47,13 @@ const collect = (child: ChildProcess): { stdout: string; stderr: string } => {
   return output
 }
 
-/** Runs a command to completion (killed after `timeoutMillis`). */
-export const runCli = async (args: ReadonlyArray<string>, timeoutMillis = 90_000): Promise<Finished> => {
-  const child = spawnCli(args)
+/** Runs a command to completion (killed after `timeoutMillis`), with `env` added to the environment. */
+export const runCli = async (
+  args: ReadonlyArray<string>,
+  timeoutMillis = 90_000,
+  env: NodeJS.ProcessEnv = {}
+): Promise<Finished> => {
+  const child = spawnCli(args, env)
   const output = collect(child)
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMillis)
   try {
