@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Command } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
 import { demoCommand } from "./commands/demo.js"
 import { nodeCommand } from "./commands/node.js"
 import {

@@ -13,7 +13,11 @@
 
 import { compareDistance, kadIdOfKey, kadIdOfPeer } from "@effect-kad/core"
 import { bucketSize, disableAutoRefresh, filterLocalhostInResponses, type PeerInfo, resiliency } from "@effect-kad/dht"
-import { Duration, Effect, Exit, LogLevel, Scope } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as LogLevel from "effect/LogLevel"
+import * as Scope from "effect/Scope"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /** The node's identity key could not be read, parsed or written. */
 export class IdentityError extends Data.TaggedError("IdentityError")<{

@@ -4,10 +4,11 @@
  *
  * @module
  */
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys"
 import type { PrivateKey } from "@libp2p/interface"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { IdentityError, reasonOf } from "./errors.js"
 
 /** Name of the key file inside a data directory. */

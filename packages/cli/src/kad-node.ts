@@ -26,7 +26,12 @@ import {
   providerStore as providerStoreOption,
   validator as validatorOption
 } from "@effect-kad/dht"
-import { Duration, Effect, Layer, Logger, LogLevel, type Scope } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import type * as Scope from "effect/Scope"
 import type { Datastore } from "interface-datastore"
 import { OperationError, reasonOf, StartupError } from "./errors.js"
 import type { Host } from "./host.js"

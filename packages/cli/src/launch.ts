@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Command } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { reasonOf, StartupError } from "./errors.js"

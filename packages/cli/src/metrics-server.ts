@@ -8,7 +8,8 @@
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { prometheusMetrics } from "@libp2p/prometheus-metrics"
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { Registry } from "prom-client"
 import { reasonOf, StartupError } from "./errors.js"
 

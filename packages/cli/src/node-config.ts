@@ -18,7 +18,10 @@
  * @module
  */
 import { readFile } from "node:fs/promises"
-import { Effect, Either, ParseResult, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { reasonOf, StartupError } from "./errors.js"
 
 /** How the DHT's own log lines (stderr) are written. */

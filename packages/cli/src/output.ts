@@ -6,7 +6,9 @@
  *
  * @module
  */
-import { Cause, Console, Effect } from "effect"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import type { CliError } from "./errors.js"
 
 /** Prints one result: `json()` as a JSON line, or `text()` for people. */

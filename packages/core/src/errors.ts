@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /** A key that cannot be used for this operation (empty, too long, wrong shape). */
 export class InvalidKeyError extends Data.TaggedError("InvalidKeyError")<{

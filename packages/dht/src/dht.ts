@@ -44,7 +44,12 @@ import {
   type RpcHandlers
 } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
-import { Context, Duration, Effect, Layer, Option, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { CID } from "multiformats/cid"
 import * as PeerTags from "./host/peer-tags.js"
 import * as TablePersistence from "./host/table-persistence.js"

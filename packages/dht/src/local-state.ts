@@ -14,7 +14,8 @@ import {
   type RefreshReport,
   RoutingTable
 } from "@effect-kad/routing"
-import { Effect, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { RecordStore, type RecordStoreError } from "./values/index.js"
 
 /** Operations on the records this node stores (expired ones count as absent). */

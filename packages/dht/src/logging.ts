@@ -8,7 +8,11 @@
  * @module
  */
 import { logger as libp2pLogger } from "@libp2p/logger"
-import { Cause, HashMap, Layer, Logger, LogLevel } from "effect"
+import * as Cause from "effect/Cause"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 
 const render = (message: unknown): string =>
   Array.isArray(message)

@@ -9,7 +9,7 @@
  * @module
  */
 import { type AddressFilter, keepAllAddresses, publicAddressesOnly, publicAndLoopbackAddresses } from "@effect-kad/core"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { type DHTOption, withOptions } from "./combinators.js"
 import type { DHTConfig } from "./config.js"
 import { show } from "./fields.js"

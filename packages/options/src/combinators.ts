@@ -20,7 +20,7 @@
  */
 
 import type { Validator } from "@effect-kad/core"
-import type { Duration } from "effect"
+import type * as Duration from "effect/Duration"
 import type { Datastore } from "interface-datastore"
 import type { DHTMode } from "./mode.js"
 import type {

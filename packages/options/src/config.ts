@@ -13,7 +13,12 @@ import {
   type RetryPolicy,
   type Validator
 } from "@effect-kad/core"
-import { Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import type { Datastore } from "interface-datastore"
 import { AddressFilterSchema } from "./addresses.js"
 import type { DHTOption } from "./combinators.js"

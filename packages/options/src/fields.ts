@@ -8,7 +8,10 @@ import { NamespacedValidator, type PeerInfo, type Validator } from "@effect-kad/
 import { isPeerId, type PeerId } from "@libp2p/interface"
 import { peerIdFromString } from "@libp2p/peer-id"
 import { type Component, isMultiaddr, type Multiaddr, multiaddr } from "@multiformats/multiaddr"
-import { Duration, Either, ParseResult, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import type { Datastore } from "interface-datastore"
 import { DHTMode, dhtModes } from "./mode.js"
 import type {

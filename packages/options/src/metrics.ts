@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { type DHTOption, withOptions } from "./combinators.js"
 import { show } from "./fields.js"
 

@@ -12,7 +12,7 @@
 import type { AddressFilter, Message, NamespacedValidator, PeerInfo, Validator } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
-import type { Duration } from "effect"
+import type * as Duration from "effect/Duration"
 import type { Datastore } from "interface-datastore"
 import type { DHTMode } from "./mode.js"
 

@@ -5,7 +5,8 @@
  * @module
  */
 import type { InvalidOptionError } from "@effect-kad/core"
-import { Context, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
 import type { DHTOption } from "./combinators.js"
 import { DHTConfig } from "./config.js"
 import type { DHTOptions } from "./options.js"

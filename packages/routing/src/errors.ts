@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /**
  * The network size estimator has too few recent measurements to produce an

@@ -4,10 +4,15 @@
  *
  * @module
  */
-import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import { defaultBootstrapPeers } from "@effect-kad/options"
 import { multiaddr } from "@multiformats/multiaddr"
-import { Duration, Effect, Option, type Scope } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import { BootstrapError, type CliError, OperationError, type StartupError } from "../errors.js"
 import { makeHost } from "../host.js"
 import { call, type KadNode, makeKadNode } from "../kad-node.js"

@@ -3,8 +3,11 @@
  *
  * @module
  */
-import { Command, Options } from "@effect/cli"
-import { Duration, Effect, Option } from "effect"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { renderReport, runDemo } from "../demo.js"
 import { OperationError } from "../errors.js"
 import { emit, reported } from "../output.js"

@@ -5,11 +5,16 @@
  *
  * @module
  */
-import { Command, Options } from "@effect/cli"
-import { FileSystem, Path } from "@effect/platform"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { DatastoreProviderStore, type DHTMode, type ProviderStore } from "@effect-kad/dht"
 import { LevelDatastore } from "datastore-level"
-import { Duration, Effect, Option, type Scope } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import { type CliError, reasonOf, StartupError } from "../errors.js"
 import { dialableAddresses, isWebSockets, makeHost } from "../host.js"
 import { ephemeralIdentity, IDENTITY_FILE, type Identity, loadOrCreateIdentity } from "../identity.js"

@@ -5,11 +5,14 @@
  *
  * @module
  */
-import { Args, Command, HelpDoc, Options } from "@effect/cli"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
 import type { PeerInfo } from "@effect-kad/dht"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromString } from "@libp2p/peer-id"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { CID } from "multiformats/cid"
 import { NothingFoundError } from "../errors.js"
 import { call } from "../kad-node.js"

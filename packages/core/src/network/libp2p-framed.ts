@@ -12,7 +12,8 @@
  * @module
  */
 import type { Stream } from "@libp2p/interface"
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import type { Uint8ArrayList } from "uint8arraylist"
 import { MessageTooLargeError } from "../errors.js"
 import { FrameDecoder } from "../wire/frame.js"

@@ -40,19 +40,17 @@ import type {
   StreamHandlerOptions
 } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
-import {
-  Cause,
-  Data,
-  Duration,
-  Effect,
-  Stream as EffectStream,
-  Either,
-  Exit,
-  FiberSet,
-  Layer,
-  PubSub,
-  type Scope
-} from "effect"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import * as EffectStream from "effect/Stream"
 import {
   type DecodeError,
   InvalidOptionError,

@@ -11,7 +11,11 @@
  */
 import type { PeerId } from "@libp2p/interface"
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr"
-import { Effect, Layer, PubSub, Random, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import * as Random from "effect/Random"
+import * as Stream from "effect/Stream"
 import { ProtocolError, TimeoutError, TransientNetworkError } from "../errors.js"
 import { decodeMessage, encodeMessage, MAX_MESSAGE_SIZE, type Message } from "../wire/codec.js"
 import type { PeerInfo } from "../wire/peer.js"

@@ -8,7 +8,10 @@
  */
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
-import { Context, type Effect, type Scope, type Stream } from "effect"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import type { ProtocolError, RequestRefusedError, TimeoutError, TransientNetworkError } from "../errors.js"
 import type { Message } from "../wire/codec.js"
 import type { PeerInfo } from "../wire/peer.js"

@@ -8,7 +8,9 @@
  *
  * @module
  */
-import { Duration, Effect, Schedule } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { MaxRetriesExceededException, ProtocolError } from "../errors.js"
 import type { RequestError } from "./network.js"
 

@@ -10,7 +10,7 @@ import { publicKeyFromMultihash, publicKeyFromProtobuf, publicKeyToProtobuf } fr
 import type { PeerId, PrivateKey, PublicKey } from "@libp2p/interface"
 import { peerIdFromPublicKey } from "@libp2p/peer-id"
 import * as cborg from "cborg"
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import { CID } from "multiformats/cid"
 import * as Digest from "multiformats/hashes/digest"
 import { identity } from "multiformats/hashes/identity"

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import { DecodeError } from "../errors.js"
 import type { WireRecord } from "../wire/codec.js"
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import { DecodeError } from "../errors.js"
 import { Message } from "./message.js"
 

@@ -14,7 +14,9 @@ import type { Libp2pNetwork } from "@effect-kad/core"
 import { RoutingTable } from "@effect-kad/routing"
 import type { PeerId, TagOptions } from "@libp2p/interface"
 import { KEEP_ALIVE } from "@libp2p/interface"
-import { Effect, Layer, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 
 /** The tag every routing-table peer carries (js's `kad-peer`). */
 export const KAD_PEER_TAG = "kad-peer"

@@ -15,7 +15,10 @@ import { Network, type PeerInfo } from "@effect-kad/core"
 import { RoutingTable } from "@effect-kad/routing"
 import { peerIdFromString } from "@libp2p/peer-id"
 import { multiaddr } from "@multiformats/multiaddr"
-import { Duration, Effect, Layer, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import { type Datastore, Key } from "interface-datastore"
 
 /** Where the table is saved (beside the records under `/dht/record`). */

@@ -13,7 +13,16 @@
 import { Network, type RequestHandler, type ServingMode } from "@effect-kad/core"
 import type { DHTMode, RequestHook } from "@effect-kad/options"
 import { RpcHandlers } from "@effect-kad/routing"
-import { Context, Effect, ExecutionStrategy, Exit, Layer, Option, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { Reachability } from "./reachability.js"
 
 /** Operations of the {@link DhtMode} service. */

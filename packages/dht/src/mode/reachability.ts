@@ -8,7 +8,8 @@
  */
 import { isPrivateAddress, type Libp2pNetwork } from "@effect-kad/core"
 import type { Multiaddr } from "@multiformats/multiaddr"
-import { Effect, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 
 /** The reachability of this node. */
 export type Reachability = "public" | "private"

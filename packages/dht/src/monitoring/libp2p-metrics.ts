@@ -8,7 +8,9 @@
  * @module
  */
 import type { Metrics } from "@libp2p/interface"
-import { Effect, Layer, Runtime } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import { type CallCounts, DhtMetrics, type DhtMetricsSnapshot } from "./metrics.js"
 
 /** The default family prefix, as `@libp2p/kad-dht`'s. */

@@ -12,7 +12,12 @@
 import { type Message, Network, type NetworkShape, type RequestHandler } from "@effect-kad/core"
 import { ContentRouting, ProviderStoreService, type ReprovideProgress } from "@effect-kad/providers"
 import { NetworkSizeEstimator, RoutingTable } from "@effect-kad/routing"
-import { Context, Effect, Exit, Layer, Option, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { RecordStore } from "../values/record-store.js"
 
 /** Count, failures and time spent of one operation or message type. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { printableKey } from "@effect-kad/core"
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /**
  * The datastore under the {@link RecordStore} failed (closed, I/O error).

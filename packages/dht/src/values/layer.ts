@@ -6,8 +6,8 @@
  */
 import { type InvalidOptionError, type Network, type Validator, withDefaultNamespaces } from "@effect-kad/core"
 import type { PeerRouting, RpcHandlers } from "@effect-kad/routing"
-import type { Duration } from "effect"
-import { Layer } from "effect"
+import type * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
 import type { Datastore } from "interface-datastore"
 import { ValueHandlers } from "./handlers.js"
 import { RecordStore } from "./record-store.js"

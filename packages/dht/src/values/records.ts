@@ -13,7 +13,9 @@ import {
   validateRecord,
   type WireRecord
 } from "@effect-kad/core"
-import { Effect, Either, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import type { RecordStoreError } from "./errors.js"
 import type { RecordStoreShape } from "./record-store.js"
 

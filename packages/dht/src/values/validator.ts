@@ -5,7 +5,8 @@
  * @module
  */
 import { defaultValidator, type Validator } from "@effect-kad/core"
-import { Context, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
 
 /**
  * Decides which values may be stored under which keys and which of several

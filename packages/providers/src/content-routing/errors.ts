@@ -4,7 +4,7 @@
  * @module
  */
 import { printableKey } from "@effect-kad/core"
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /**
  * An announcement reached no peer: after waiting for the routing table to

@@ -7,7 +7,9 @@
  */
 import { MessageType, type NetworkShape, type PeerInfo, peerInfoFromWire, printableKey } from "@effect-kad/core"
 import type { LookupEvent, PeerRoutingShape, QueryOutcome, QueryProgress } from "@effect-kad/routing"
-import { Effect, Option, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { ProviderStoreServiceShape } from "../store/service.js"
 
 /** What finding providers works with. */

@@ -19,7 +19,8 @@ import {
 } from "@effect-kad/core"
 import { PeerRouting, RpcHandlers } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import { validateProviderKey } from "../store/provider-store.js"
 import { ProviderStoreService } from "../store/service.js"
 

@@ -6,7 +6,10 @@
  */
 import { InvalidOptionError, type Network } from "@effect-kad/core"
 import type { PeerRouting, RpcHandlers } from "@effect-kad/routing"
-import { Duration, Effect, Layer, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type { ProviderStore } from "../store/provider-store.js"
 import { DEFAULT_PROVIDER_CLEANUP_INTERVAL_MILLIS, ProviderStoreService } from "../store/service.js"
 import { ContentRouting, type ContentRoutingConfig } from "./content-routing.js"

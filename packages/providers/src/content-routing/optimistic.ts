@@ -26,7 +26,11 @@ import {
 } from "@effect-kad/core"
 import type { LookupEvent, NetworkSizeEstimatorShape, PeerRoutingShape } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
-import { Effect, Fiber, FiberSet, Option, Queue } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import { gammaIncRegInv } from "./gamma.js"
 
 /**

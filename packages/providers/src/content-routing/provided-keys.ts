@@ -12,7 +12,8 @@
  */
 
 import { compareBytes, KAD_ID_BYTES, type KadId, kadIdOfKey } from "@effect-kad/core"
-import { Effect, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { type Datastore, Key } from "interface-datastore"
 import { base32 } from "multiformats/bases/base32"
 import { toString as uint8ArrayToString } from "uint8arrays/to-string"

@@ -24,7 +24,7 @@ import {
   type PeerInfo
 } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { addProviderMessage, type ProvideEnv } from "./optimistic.js"
 import type { ProvidedKey, ProvidedKeys } from "./provided-keys.js"
 

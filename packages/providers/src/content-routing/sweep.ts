@@ -10,7 +10,13 @@
  * @module
  */
 import { type PeerInfo, printableKey } from "@effect-kad/core"
-import { Clock, Duration, Effect, Fiber, Option, Queue, type Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import type { ProviderStoreServiceShape } from "../store/service.js"
 import type { ProvideEnv } from "./optimistic.js"
 import {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /**
  * A provider store operation failed underneath: the datastore rejected a read

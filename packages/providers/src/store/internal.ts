@@ -8,7 +8,8 @@
 import { InvalidOptionError, type PeerInfo } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
-import { Duration, Either } from "effect"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 import {
   DEFAULT_PROVIDE_VALIDITY_MILLIS,
   DEFAULT_PROVIDER_ADDR_TTL_MILLIS,

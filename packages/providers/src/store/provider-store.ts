@@ -9,8 +9,8 @@
  * @module
  */
 import { InvalidKeyError, type PeerInfo } from "@effect-kad/core"
-import type { Duration } from "effect"
-import { Either } from "effect"
+import type * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 
 /** Options for {@link ProviderStore.getProviders}. */
 export interface GetProvidersOptions {

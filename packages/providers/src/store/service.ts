@@ -5,7 +5,11 @@
  * @module
  */
 import { DHTClosedError, InvalidKeyError, InvalidOptionError, type PeerInfo } from "@effect-kad/core"
-import { Context, Duration, Effect, Layer, type Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import type { Datastore } from "interface-datastore"
 import { DatastoreProviderStore, type DatastoreProviderStoreOptions } from "./datastore.js"
 import { ProviderStoreError } from "./errors.js"

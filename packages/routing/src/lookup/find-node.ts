@@ -15,7 +15,7 @@ import {
   type RequestOptions
 } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { QueryOutcome } from "./lookup.js"
 
 /**

@@ -26,7 +26,16 @@
 
 import type { KadId, PeerInfo } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import { Clock, Deferred, Effect, Exit, Fiber, FiberSet, Option, Queue, type Scope, Stream } from "effect"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { type Candidate, CandidateSet, CandidateState } from "./candidates.js"
 import type { QueryDeadline } from "./deadline.js"
 

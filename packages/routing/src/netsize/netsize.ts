@@ -20,7 +20,10 @@ import {
   normalizedDistance
 } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import { Clock, Context, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { NotEnoughDataError, WrongPeerCountError } from "../errors.js"
 import { RoutingTable, type RoutingTableShape } from "../routing-table/routing-table.js"
 

@@ -8,7 +8,7 @@
 import { type Message, MessageType, Network, type PeerInfo, RequestRefusedError } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromMultihash } from "@libp2p/peer-id"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as Digest from "multiformats/hashes/digest"
 import { PeerRouting } from "./peer-routing.js"
 import { RpcHandlers } from "./rpc.js"

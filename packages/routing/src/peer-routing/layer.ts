@@ -8,7 +8,8 @@
 
 import type { PeerInfo } from "@effect-kad/core"
 import { type InvalidOptionError, kadIdOfPeer, type MessageType, Network } from "@effect-kad/core"
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { NetworkSizeEstimator } from "../netsize/netsize.js"
 import type { DiversityConfig } from "../routing-table/config.js"
 import { RoutingTable } from "../routing-table/routing-table.js"

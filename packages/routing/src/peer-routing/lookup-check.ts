@@ -9,7 +9,7 @@
 
 import { MessageType, type NetworkShape } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 /** The size below which an empty FIND_NODE answer still passes. */
 export interface LookupCheckTable {

@@ -8,7 +8,10 @@
  * @module
  */
 import { Network, type PeerInfo } from "@effect-kad/core"
-import { Effect, Layer, type Scope, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { RoutingTable } from "../routing-table/routing-table.js"
 import { lookupCheck } from "./lookup-check.js"
 import { PeerRouting } from "./peer-routing.js"

@@ -26,7 +26,15 @@ import {
 } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
-import { Context, Deferred, Duration, Effect, FiberId, Layer, Option, type Scope, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { defaultQueryDeadline, type QueryDeadlineConfig, ResponseTimes } from "../lookup/deadline.js"
 import {
   type LookupEvent,

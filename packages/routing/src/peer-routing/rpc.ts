@@ -9,7 +9,9 @@
 
 import type { Message, MessageType, RequestHandler, RequestRefusedError } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 
 /** A handler for one message type; failing refuses the request (the stream is reset). */
 export type MessageHandler = (from: PeerId, request: Message) => Effect.Effect<Message | undefined, RequestRefusedError>

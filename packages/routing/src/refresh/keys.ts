@@ -17,7 +17,7 @@
  * @module
  */
 import { commonPrefixLength, type KadId, KEYSPACE_BITS, kadIdOfKey } from "@effect-kad/core"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 /**
  * The deepest bucket a refresh looks up, as go-libp2p-kbucket's

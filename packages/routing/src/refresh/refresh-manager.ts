@@ -14,22 +14,20 @@
  */
 import { InvalidOptionError, Network, type NetworkShape, type PeerInfo, type RequestError } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import {
-  Cause,
-  Clock,
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  FiberHandle,
-  Layer,
-  Option,
-  Queue,
-  Random,
-  type Scope,
-  Stream,
-  SubscriptionRef
-} from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberHandle from "effect/FiberHandle"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import { lookupCheck } from "../peer-routing/lookup-check.js"
 import { PeerRouting } from "../peer-routing/peer-routing.js"
 import { DEFAULT_REFRESH_INTERVAL_MILLIS, maxLastSuccessfulOutboundThresholdMillis } from "../routing-table/config.js"

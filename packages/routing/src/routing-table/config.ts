@@ -6,7 +6,7 @@
  */
 import type { KadId, PeerInfo } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import type { Effect } from "effect"
+import type * as Effect from "effect/Effect"
 
 /** Peers per bucket (`k`) in the Amino DHT. */
 export const DEFAULT_BUCKET_SIZE = 20

@@ -7,7 +7,14 @@
  */
 import { asKadId, InvalidOptionError, type KadId, kadIdOfPeer, type PeerInfo } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import { Clock, Context, Effect, Layer, Option, PubSub, type Scope, Stream } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import {
   DEFAULT_BUCKET_SIZE,
   DEFAULT_MAX_PER_GROUP_PER_BUCKET,
