@@ -50,7 +50,15 @@ const makeNode = (serving: boolean): Effect.Effect<RealNode, unknown, Scope.Scop
       (node) => Effect.promise(async () => node.stop())
     )
     const layer = contentRoutingLayer().pipe(
-      Layer.provideMerge(peerRoutingLayer({ ...simulationDefaults, filterLocalhostInResponses: false })),
+      Layer.provideMerge(
+        peerRoutingLayer({
+          ...simulationDefaults,
+          filterLocalhostInResponses: false,
+          // these tests are about where records go, not about deadlines: a loaded machine that answers
+          // late must not leave a server out of a provide's closest peers
+          queryDeadline: { floorMillis: 10_000, ceilingMillis: 10_000, dialMillis: 10_000 }
+        })
+      ),
       Layer.provideMerge(Libp2pNetwork.layer(host))
     )
     const context = yield* Layer.build(layer)
