@@ -39,6 +39,7 @@ import { Chunk, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
+import { pairDelayMillis } from "./latency.js"
 import { randomIndex, seededRandom } from "./stats.js"
 import { serveCommands } from "./worker.js"
 
@@ -109,29 +110,6 @@ const NOTICE_CONCURRENCY = 25
 const PHASE_CONCURRENCY = 6
 /** Time after a write before its holders are read. */
 const REACH_SETTLE_MILLIS = 300
-
-/** A 32-bit tag per peer, from the last bytes of its multihash. */
-const tags = new WeakMap<PeerId, number>()
-const tagOf = (id: PeerId): number => {
-  let tag = tags.get(id)
-  if (tag === undefined) {
-    const bytes = id.toMultihash().bytes
-    const n = bytes.length
-    tag = (bytes[n - 1] | (bytes[n - 2] << 8) | (bytes[n - 3] << 16) | (bytes[n - 4] << 24)) >>> 0
-    tags.set(id, tag)
-  }
-  return tag
-}
-
-/** One-way delay of a link, 10–75 ms, fixed per pair (as bench/support/simulation-worker.ts). */
-const pairDelayMillis = (a: PeerId, b: PeerId): number => {
-  const x = tagOf(a)
-  const y = tagOf(b)
-  let h = Math.imul(Math.min(x, y) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.max(x, y)
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
-  h ^= h >>> 16
-  return 10 + ((h >>> 0) % 66)
-}
 
 const encoder = new TextEncoder()
 const cidOf = (text: string) =>

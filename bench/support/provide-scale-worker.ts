@@ -12,12 +12,12 @@
 import { MemoryNetworkHub } from "@effect-kad/core"
 import { ContentRouting, contentRoutingLayer } from "@effect-kad/providers"
 import { generatePeerIds, makeSimulation, peerRoutingLayer, simulationDefaults } from "@effect-kad/routing"
-import type { PeerId } from "@libp2p/interface"
 import { Chunk, Context, Duration, Effect, Layer, Scope, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import * as Digest from "multiformats/hashes/digest"
 import { sha256 } from "multiformats/hashes/sha2"
+import { pairDelayMillis } from "./latency.js"
 import { randomIndex, seededRandom } from "./stats.js"
 import { serveCommands } from "./worker.js"
 
@@ -86,25 +86,6 @@ const CLASSIC_CONCURRENCY = 8
 
 /** Readers looking up at once. */
 const READER_CONCURRENCY = 8
-
-/**
- * One-way delay of a link, 10 to 75 ms, fixed per pair and the same both
- * ways: the simulation suite's latency model, from the peers' last
- * multihash bytes.
- */
-const pairDelayMillis = (a: PeerId, b: PeerId): number => {
-  const tag = (id: PeerId) => {
-    const bytes = id.toMultihash().bytes
-    const n = bytes.length
-    return (bytes[n - 1] | (bytes[n - 2] << 8) | (bytes[n - 3] << 16) | (bytes[n - 4] << 24)) >>> 0
-  }
-  const x = tag(a)
-  const y = tag(b)
-  let h = Math.imul(Math.min(x, y) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.max(x, y)
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
-  h ^= h >>> 16
-  return 10 + ((h >>> 0) % 66)
-}
 
 const collectGarbage = () => (globalThis as { gc?: () => void }).gc?.()
 

@@ -23,11 +23,11 @@ import {
   PeerRouting,
   type SimulatedNode
 } from "@effect-kad/routing"
-import type { PeerId } from "@libp2p/interface"
 import { Effect, Scope, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
+import { pairDelayMillis } from "./latency.js"
 import { randomIndex, seededRandom } from "./stats.js"
 import { serveCommands } from "./worker.js"
 
@@ -98,33 +98,6 @@ const WARMUP_LOOKUPS = 6
 const SETTLE_MILLIS = 1_500
 
 type Node = SimulatedNode<ContentRouting | ProviderStoreService>
-
-/** A 32-bit tag per peer, from the last bytes of its multihash (random key material). */
-const tags = new WeakMap<PeerId, number>()
-const tagOf = (id: PeerId): number => {
-  let tag = tags.get(id)
-  if (tag === undefined) {
-    const bytes = id.toMultihash().bytes
-    const n = bytes.length
-    tag = ((bytes[n - 1] | (bytes[n - 2] << 8) | (bytes[n - 3] << 16) | (bytes[n - 4] << 24)) >>> 0) as number
-    tags.set(id, tag)
-  }
-  return tag
-}
-
-/**
- * One-way delay of a link, 10 to 75 ms (so round trips of 20 to 150 ms),
- * fixed per pair of peers and the same both ways: a hash of the two peers'
- * tags, smallest first.
- */
-export const pairDelayMillis = (a: PeerId, b: PeerId): number => {
-  const x = tagOf(a)
-  const y = tagOf(b)
-  let h = Math.imul(Math.min(x, y) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.max(x, y)
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
-  h ^= h >>> 16
-  return 10 + ((h >>> 0) % 66)
-}
 
 const collectGarbage = (): boolean => {
   const gc = (globalThis as { gc?: () => void }).gc
