@@ -20,7 +20,8 @@
  * Sizes come from the environment: `PROVIDE_SCALE_NODES` (default 2000),
  * `PROVIDE_SCALE_KEYS` (default `10000,100000`), `PROVIDE_SCALE_LONE_KEYS`
  * (default 100000). The simulation keeps to 7 minutes of its own, longer
- * than run.ts's per-suite budget, as the issue allows about 10 minutes.
+ * than run.ts's per-suite budget; `PROVIDE_SCALE_MINUTES` gives it more
+ * (the 100k-key run on 2,000 nodes needs about 40 here).
  *
  * @module
  */
@@ -35,7 +36,7 @@ import { loadNote, mebibytes } from "./support/stats.js"
 import { startWorker } from "./support/worker.js"
 
 /** The simulation's time budget (the memory and kad-dht parts take about a minute together). */
-const SIMULATION_MILLIS = 7 * 60 * 1000
+const SIMULATION_MILLIS = Number(process.env.PROVIDE_SCALE_MINUTES ?? 7) * 60 * 1000
 
 /** @libp2p/kad-dht nodes and the keys one of them provides. */
 const THEIR_NODES = 20

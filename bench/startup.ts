@@ -40,7 +40,7 @@ const libraries = [
 const importModes: ReadonlyArray<CacheMode> = ["off", "warm"]
 const cliModes: ReadonlyArray<CacheMode> = ["off", "cold", "warm"]
 
-/** Targets of the issue, for the warm runs: `--version` and a one-shot `get`. */
+/** The start-up targets, for the warm runs: `--version` and a one-shot `get`. */
 const cliTargets: Readonly<Record<string, number>> = { "--version": 300, get: 1000 }
 
 const ROUNDS = 5

@@ -138,7 +138,7 @@ export const startOurNode = async (): Promise<BenchNode> => {
 }
 
 /**
- * A host running @libp2p/kad-dht as the issue configures it (the passthrough
+ * A host running @libp2p/kad-dht as the benchmarks configure it (the passthrough
  * mapper keeps loopback addresses, server mode from the start) with a
  * permissive `/bench/` validator and selector.
  */
