@@ -107,7 +107,7 @@ const run = async (context: SuiteContext): Promise<SuiteResult> => {
   const loneKeys = numberList(process.env.PROVIDE_SCALE_LONE_KEYS, [quick ? 10_000 : 100_000])[0]
 
   const sim = await startWorker(new URL("./support/provide-scale-worker.ts", import.meta.url), {
-    nodeFlags: ["--expose-gc", "--max-semi-space-size=64", "--max-old-space-size=6144"],
+    nodeFlags: ["--expose-gc", "--max-semi-space-size=64", "--max-old-space-size=12288"],
     log: (line) => context.log(`simulation: ${line}`)
   })
   let report: SweepReport
