@@ -21,7 +21,7 @@
  * `PROVIDE_SCALE_KEYS` (default `10000,100000`), `PROVIDE_SCALE_LONE_KEYS`
  * (default 100000). The simulation keeps to 7 minutes of its own, longer
  * than run.ts's per-suite budget; `PROVIDE_SCALE_MINUTES` gives it more
- * (the 100k-key run on 2,000 nodes needs about 40 here).
+ * (the 100k-key run on 2,000 nodes took 30 on a quiet machine here).
  *
  * @module
  */
