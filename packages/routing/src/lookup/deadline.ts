@@ -81,8 +81,7 @@ export class ResponseTimes {
   private readonly samples: Float64Array
   private count = 0
   private next = 0
-  private cached: number | undefined
-  private cachedSuspect: number | undefined
+  private cached: { readonly deadline: number; readonly suspect: number } | undefined
   private readonly percentile: number
   private readonly multiplier: number
   private readonly initialMillis: number
@@ -105,21 +104,11 @@ export class ResponseTimes {
     this.next = (this.next + 1) % this.samples.length
     if (this.count < this.samples.length) this.count++
     this.cached = undefined
-    this.cachedSuspect = undefined
   }
 
   /** How long to wait for an answer once the request is sent. */
   deadlineMillis(): number {
-    if (this.cached !== undefined) return this.cached
-    const { floorMillis, ceilingMillis } = this.config
-    let millis = this.initialMillis
-    if (this.count >= this.minSamples) {
-      const sorted = Array.from(this.samples.subarray(0, this.count)).sort((a, b) => a - b)
-      const at = Math.min(sorted.length - 1, Math.ceil(this.percentile * sorted.length) - 1)
-      millis = sorted[Math.max(0, at)] * this.multiplier
-    }
-    this.cached = Math.round(Math.min(ceilingMillis, Math.max(floorMillis, millis)))
-    return this.cached
+    return (this.cached ??= this.derive()).deadline
   }
 
   /**
@@ -129,15 +118,23 @@ export class ResponseTimes {
    * were seen).
    */
   suspectMillis(): number {
-    if (this.cachedSuspect !== undefined) return this.cachedSuspect
-    const deadline = this.deadlineMillis()
-    let millis = deadline / 2
+    return (this.cached ??= this.derive()).suspect
+  }
+
+  /** Both thresholds from one sort of the samples; recomputed after the next answer. */
+  private derive(): { readonly deadline: number; readonly suspect: number } {
+    const { floorMillis, ceilingMillis } = this.config
+    let deadline = this.initialMillis
+    let suspect: number | undefined
     if (this.count >= this.minSamples) {
       const sorted = Array.from(this.samples.subarray(0, this.count)).sort((a, b) => a - b)
-      millis = sorted[Math.floor((sorted.length - 1) / 2)] * this.suspectMultiplier
+      const at = Math.min(sorted.length - 1, Math.ceil(this.percentile * sorted.length) - 1)
+      deadline = sorted[Math.max(0, at)] * this.multiplier
+      suspect = sorted[Math.floor((sorted.length - 1) / 2)] * this.suspectMultiplier
     }
-    this.cachedSuspect = Math.round(Math.min(deadline, Math.max(this.config.floorMillis / 5, millis)))
-    return this.cachedSuspect
+    deadline = Math.round(Math.min(ceilingMillis, Math.max(floorMillis, deadline)))
+    suspect ??= deadline / 2
+    return { deadline, suspect: Math.round(Math.min(deadline, Math.max(floorMillis / 5, suspect))) }
   }
 
   /** The deadlines of the next query. */
