@@ -108,7 +108,7 @@ export class ResponseTimes {
 
   /** How long to wait for an answer once the request is sent. */
   deadlineMillis(): number {
-    return (this.cached ??= this.derive()).deadline
+    return this.thresholds().deadline
   }
 
   /**
@@ -118,10 +118,16 @@ export class ResponseTimes {
    * were seen).
    */
   suspectMillis(): number {
-    return (this.cached ??= this.derive()).suspect
+    return this.thresholds().suspect
   }
 
-  /** Both thresholds from one sort of the samples; recomputed after the next answer. */
+  /** Both thresholds, kept until the next answer is recorded. */
+  private thresholds(): { readonly deadline: number; readonly suspect: number } {
+    if (this.cached === undefined) this.cached = this.derive()
+    return this.cached
+  }
+
+  /** Both thresholds from one sort of the samples. */
   private derive(): { readonly deadline: number; readonly suspect: number } {
     const { floorMillis, ceilingMillis } = this.config
     let deadline = this.initialMillis
