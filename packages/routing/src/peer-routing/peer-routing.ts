@@ -187,6 +187,9 @@ export class PeerRouting extends Context.Tag("@effect-kad/routing/PeerRouting")<
 
 const dropLoopback: AddressFilter = (addrs) => addrs.filter((addr) => !isLoopbackAddress(addr))
 
+/** Lookups are seeded with this many times `k` of the table's closest peers (see `nearestInfos`). */
+const SEED_DEPTH = 2
+
 /** How long a peer whose query failed is not waited for by lookups. */
 const FAILED_RECENTLY_MILLIS = 10 * 60 * 1000
 
@@ -362,8 +365,16 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       }
     }
 
+    /**
+     * Seeds reach past the k closest: the lookup asks only the k closest
+     * peers it counts on, so the extra ones cost nothing until some of the
+     * nearer ones fail or fall silent. Then they stand in at once. Without
+     * them, the live peers just beyond a silent group are found only if an
+     * answer names them, and answers keep naming the silent peers until
+     * their tables notice.
+     */
     const nearestInfos = (target: KadId) =>
-      Effect.map(table.nearest(target, config.k), (entries) =>
+      Effect.map(table.nearest(target, config.k * SEED_DEPTH), (entries) =>
         queryable(entries.map((entry): PeerInfo => ({ id: entry.id, multiaddrs: entry.multiaddrs })))
       )
 
