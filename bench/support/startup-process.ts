@@ -113,13 +113,19 @@ export interface ImportTime {
 }
 
 /**
- * Imports `specifier` in a fresh `node` (an ES module script run from the
- * workspace root) and reads back how long the `import()` took.
+ * Imports `specifiers` one after the other in a fresh `node` (an ES module
+ * script run from the workspace root) and reads back how long the
+ * `import()`s took together.
  */
-export const timeImport = async (specifier: string, env: NodeJS.ProcessEnv = {}): Promise<ImportTime> => {
+export const timeImport = async (
+  specifiers: string | ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv = {}
+): Promise<ImportTime> => {
+  const list = typeof specifiers === "string" ? [specifiers] : specifiers
+  const specifier = list.join(" + ")
   const script = [
     "const started = performance.now()",
-    `await import(${JSON.stringify(specifier)})`,
+    ...list.map((one) => `await import(${JSON.stringify(one)})`),
     "process.stdout.write(String(performance.now() - started))"
   ].join("\n")
   const run = await timeNode(["--input-type=module", "--eval", script], env)
