@@ -21,6 +21,7 @@ import {
 } from "@effect-kad/core"
 import {
   DHTConfig,
+  DHTConfigTag,
   type DHTOption,
   type DHTOptions,
   effectiveAddressFilter,
@@ -77,9 +78,6 @@ export type DhtServices =
   | ProviderStoreService
   | RecordStore
   | DhtMetrics
-
-/** The resolved configuration of a running DHT. */
-export class DHTConfigTag extends Context.Tag("@effect-kad/dht/Config")<DHTConfigTag, DHTConfig>() {}
 
 /** Bootstrap settings, as in the guide. */
 export interface BootstrapOptions {

@@ -26,6 +26,7 @@ export {
   resolveOptions,
   toInvalidOptionError
 } from "./config.js"
+export { ENV_VARIABLES, optionsFromEnv } from "./env.js"
 export { decodeBootstrapPeer, decodeDurationInput, PeerInfoSchema } from "./fields.js"
 export * from "./metrics.js"
 export * from "./mode.js"
