@@ -53,12 +53,12 @@ export * from "./monitoring/metrics.js"
 export * from "./monitoring/performance.js"
 export * from "./new.js"
 export {
+  layerValues,
   type PutValueResult,
   RecordStore,
   RecordStoreError,
   RecordValidator,
   ReplicationError,
   type SearchValueOptions,
-  Values,
-  valuesLayer
+  Values
 } from "./values/index.js"

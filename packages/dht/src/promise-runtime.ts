@@ -14,7 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Stream from "effect/Stream"
-import { debugLogging } from "./logging.js"
+import { layerDebugLogging } from "./logging.js"
 
 /** Per-call settings accepted by every operation. */
 export interface CallOptions {
@@ -51,7 +51,7 @@ export class PromiseRuntime<R> {
   start(): Promise<void> {
     if (this.closed) return Promise.reject(new DHTClosedError({ operation: "start" }))
     if (this.starting === undefined) {
-      const runtime = ManagedRuntime.make(Layer.provideMerge(this.layer, debugLogging()))
+      const runtime = ManagedRuntime.make(Layer.provideMerge(this.layer, layerDebugLogging()))
       this.runtime = runtime
       this.starting = Effect.runPromiseExit(runtime.runtimeEffect).then(async (exit) => {
         if (Exit.isSuccess(exit)) return

@@ -7,7 +7,7 @@ import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
 import { gammaIncReg, gammaIncRegInv } from "../src/content-routing/gamma.js"
-import { ContentRouting, contentRoutingLayer, optimisticThresholds, ProviderStoreService } from "../src/index.js"
+import { ContentRouting, layerContentRouting, optimisticThresholds, ProviderStoreService } from "../src/index.js"
 
 type Node = SimulatedNode<ContentRouting | ProviderStoreService>
 
@@ -80,7 +80,7 @@ const latencyNetwork = (size: number) =>
     let slow = false
     const sim = yield* makeSimulation(
       { size, network: { latencyMillis: (from, to) => (slow ? pairLatency(from, to) : 0) } },
-      contentRoutingLayer({ optimisticProvide: true })
+      layerContentRouting({ optimisticProvide: true })
     )
     return { sim, slowDown: () => (slow = true) }
   })

@@ -24,8 +24,8 @@ import { inPrefix, prefixEnd } from "../src/content-routing/regions.js"
 import {
   ContentRouting,
   type ContentRoutingConfig,
-  contentRoutingLayer,
   keyspaceFraction,
+  layerContentRouting,
   type ProvideManyProgress,
   ProviderStoreService
 } from "../src/index.js"
@@ -129,7 +129,7 @@ describe("sweeping reprovide on a simulated network", () => {
       Effect.gen(function* () {
         const sim = yield* makeSimulation(
           { size: 60, join: "filled-tables" },
-          contentRoutingLayer({ reprovideInterval: Duration.infinity, cleanupInterval: Duration.infinity })
+          layerContentRouting({ reprovideInterval: Duration.infinity, cleanupInterval: Duration.infinity })
         )
         const nodes = sim.nodes
         const runtime = yield* Effect.runtime<never>()
@@ -183,7 +183,7 @@ describe("sweeping reprovide on a simulated network", () => {
       Effect.gen(function* () {
         const sim = yield* makeSimulation(
           { size: 30, join: "filled-tables" },
-          contentRoutingLayer({ ...timing, cleanupInterval: Duration.infinity })
+          layerContentRouting({ ...timing, cleanupInterval: Duration.infinity })
         )
         const [provider, , seeker] = sim.nodes
         const datastore = new MemoryDatastore()
@@ -251,7 +251,7 @@ describe("sweeping reprovide on a simulated network", () => {
       Effect.gen(function* () {
         const sim = yield* makeSimulation(
           { size: 100, join: "filled-tables" },
-          contentRoutingLayer({ ...timing, cleanupInterval: Duration.infinity })
+          layerContentRouting({ ...timing, cleanupInterval: Duration.infinity })
         )
         const provider = sim.nodes[0]
         const datastore = new MemoryDatastore()
@@ -305,7 +305,7 @@ describe("sweeping reprovide on a simulated network", () => {
       Effect.gen(function* () {
         const sim = yield* makeSimulation(
           { size: 30, join: "filled-tables" },
-          contentRoutingLayer({ ...timing, reprovideStrategy: "classic", cleanupInterval: Duration.infinity })
+          layerContentRouting({ ...timing, reprovideStrategy: "classic", cleanupInterval: Duration.infinity })
         )
         const provider = sim.nodes[0]
         const cids = yield* cidsOf(3, "classic")

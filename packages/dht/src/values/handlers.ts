@@ -100,7 +100,7 @@ export const handleGetValue = (from: PeerId, request: Message) =>
   })
 
 /** Registers PUT_VALUE and GET_VALUE with the node's {@link RpcHandlers}. */
-export const ValueHandlers = RpcHandlers.register<RecordStore | RecordValidator | PeerRouting>({
+export const layerValueHandlers = RpcHandlers.register<RecordStore | RecordValidator | PeerRouting>({
   [MessageType.PUT_VALUE]: handlePutValue,
   [MessageType.GET_VALUE]: handleGetValue
 })

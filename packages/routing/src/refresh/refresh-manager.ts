@@ -162,7 +162,7 @@ export interface RefreshManagerShape {
  *
  * @example
  * ```ts
- * const node = RefreshManager.layer({ bootstrapPeers }).pipe(Layer.provideMerge(peerRoutingLayer(config)))
+ * const node = RefreshManager.layer({ bootstrapPeers }).pipe(Layer.provideMerge(layerPeerRouting(config)))
  * const program = Effect.gen(function* () {
  *   const refresh = yield* RefreshManager
  *   yield* refresh.bootstrap({ periodicRefreshInterval: "10 minutes" })

@@ -23,7 +23,7 @@ import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import type { NetworkSizeEstimator } from "../netsize/netsize.js"
-import { type PeerRoutingLayerConfig, peerRoutingLayer } from "../peer-routing/layer.js"
+import { layerPeerRouting, type PeerRoutingLayerConfig } from "../peer-routing/layer.js"
 import { PeerRouting } from "../peer-routing/peer-routing.js"
 import { RpcHandlers } from "../peer-routing/rpc.js"
 import { RoutingTable } from "../routing-table/routing-table.js"
@@ -121,7 +121,7 @@ export const makeSimulation = <R = never, E = never>(
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]
       const serving = i < ids.length - clientCount
-      const base = peerRoutingLayer(settings).pipe(Layer.provideMerge(hub.layer(id)))
+      const base = layerPeerRouting(settings).pipe(Layer.provideMerge(hub.layer(id)))
       const full = (extend === undefined ? base : Layer.provideMerge(extend, base)) as Layer.Layer<
         R | SimulatedServices,
         E | InvalidOptionError
