@@ -32,12 +32,12 @@ import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as EffectStream from "effect/Stream"
 import type { InvalidOptionError } from "../errors.js"
-import { listenToHost } from "./libp2p-events.js"
-import { hostQueries, type Libp2pHostLike, toHostOps } from "./libp2p-host.js"
-import { type Libp2pNetworkOptions, resolveOptions } from "./libp2p-options.js"
-import { makeSender } from "./libp2p-sender.js"
-import { makeServe } from "./libp2p-server.js"
-import { StreamPool } from "./libp2p-stream-pool.js"
+import { listenToHost } from "../internal/libp2p/events.js"
+import { hostQueries, type Libp2pHostLike, toHostOps } from "../internal/libp2p/host.js"
+import { type Libp2pNetworkOptions, resolveOptions } from "../internal/libp2p/options.js"
+import { makeSender } from "../internal/libp2p/sender.js"
+import { makeServe } from "../internal/libp2p/server.js"
+import { StreamPool } from "../internal/libp2p/stream-pool.js"
 import { Network, type NetworkShape, type PeerEvent } from "./network.js"
 
 export type {
@@ -47,8 +47,8 @@ export type {
   Libp2pHostLike,
   Libp2pNodeLike,
   PeerStoreLike
-} from "./libp2p-host.js"
-export { defaults, type Libp2pNetworkOptions } from "./libp2p-options.js"
+} from "../internal/libp2p/host.js"
+export { defaults, type Libp2pNetworkOptions } from "../internal/libp2p/options.js"
 
 /**
  * Builds the libp2p {@link Network} on `host`, for the lifetime of the scope:

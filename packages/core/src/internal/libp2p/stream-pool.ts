@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { FramedStream } from "./libp2p-framed.js"
+import type { FramedStream } from "./framed.js"
 
 interface IdleStream {
   readonly framed: FramedStream

@@ -23,9 +23,9 @@ import type {
 import type { Multiaddr } from "@multiformats/multiaddr"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { TransientNetworkError } from "../errors.js"
-import type { PeerInfo } from "../wire/peer.js"
-import type { NetworkShape } from "./network.js"
+import { TransientNetworkError } from "../../errors.js"
+import type { NetworkShape } from "../../network/network.js"
+import type { PeerInfo } from "../../wire/peer.js"
 
 /** The part of a libp2p peer store the network reads and writes. */
 export interface PeerStoreLike {

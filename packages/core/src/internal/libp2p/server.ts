@@ -15,12 +15,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
-import { decodeMessage, encodeMessage } from "../wire/codec.js"
-import { frame } from "../wire/frame.js"
-import { FramedStream, StreamAbortedError } from "./libp2p-framed.js"
-import type { HostOps } from "./libp2p-host.js"
-import type { Libp2pNetworkOptions } from "./libp2p-options.js"
-import type { NetworkShape, RequestHandler } from "./network.js"
+import type { NetworkShape, RequestHandler } from "../../network/network.js"
+import { decodeMessage, encodeMessage } from "../../wire/codec.js"
+import { frame } from "../../wire/frame.js"
+import { FramedStream, StreamAbortedError } from "./framed.js"
+import type { HostOps } from "./host.js"
+import type { Libp2pNetworkOptions } from "./options.js"
 
 /** Completes once the stream is closed both ways (or reset). */
 const remoteDone = (stream: Stream): Effect.Effect<void> =>

@@ -5,8 +5,8 @@
  * @module
  */
 import * as Effect from "effect/Effect"
-import { InvalidOptionError } from "../errors.js"
-import { DEFAULT_PROTOCOL, MAX_MESSAGE_SIZE } from "../wire/codec.js"
+import { InvalidOptionError } from "../../errors.js"
+import { DEFAULT_PROTOCOL, MAX_MESSAGE_SIZE } from "../../wire/codec.js"
 
 /** Settings of the libp2p network; every field has a default (see {@link defaults}). */
 export interface Libp2pNetworkOptions {

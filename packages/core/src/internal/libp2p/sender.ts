@@ -20,14 +20,14 @@ import {
   ProtocolError,
   TimeoutError,
   TransientNetworkError
-} from "../errors.js"
-import { decodeMessage, encodeMessage, type Message } from "../wire/codec.js"
-import { frame } from "../wire/frame.js"
-import { FramedStream, StreamAbortedError, StreamFailure } from "./libp2p-framed.js"
-import { errorText, type HostOps } from "./libp2p-host.js"
-import type { Libp2pNetworkOptions } from "./libp2p-options.js"
-import type { StreamPool } from "./libp2p-stream-pool.js"
-import type { NetworkShape, RequestError, RequestOptions } from "./network.js"
+} from "../../errors.js"
+import type { NetworkShape, RequestError, RequestOptions } from "../../network/network.js"
+import { decodeMessage, encodeMessage, type Message } from "../../wire/codec.js"
+import { frame } from "../../wire/frame.js"
+import { FramedStream, StreamAbortedError, StreamFailure } from "./framed.js"
+import { errorText, type HostOps } from "./host.js"
+import type { Libp2pNetworkOptions } from "./options.js"
+import type { StreamPool } from "./stream-pool.js"
 
 /** A reused stream failed before the remote said anything: it was closed under us, so retry on a fresh one. */
 class StaleStream extends Data.TaggedError("StaleStream")<{ readonly failure: StreamFailure }> {}

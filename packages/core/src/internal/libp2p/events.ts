@@ -8,9 +8,9 @@ import type { IdentifyResult, PeerId, PeerUpdate } from "@libp2p/interface"
 import * as Effect from "effect/Effect"
 import type * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
-import type { HostOps } from "./libp2p-host.js"
-import type { StreamPool } from "./libp2p-stream-pool.js"
-import type { PeerEvent } from "./network.js"
+import type { PeerEvent } from "../../network/network.js"
+import type { HostOps } from "./host.js"
+import type { StreamPool } from "./stream-pool.js"
 
 /**
  * Feeds host events into `events` for the scope's lifetime, and drops a
