@@ -30,6 +30,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { RecentFailures } from "../internal/peer-routing/recent-failures.js"
+import { dropLoopback, responsePeers } from "../internal/peer-routing/response-peers.js"
 import { defaultQueryDeadline, type QueryDeadlineConfig, ResponseTimes } from "../lookup/deadline.js"
 import {
   type LookupEvent,
@@ -42,8 +44,6 @@ import {
 } from "../lookup/lookup.js"
 import { NetworkSizeEstimator } from "../netsize/netsize.js"
 import { RoutingTable } from "../routing-table/routing-table.js"
-import { RecentFailures } from "./recent-failures.js"
-import { dropLoopback, responsePeers } from "./response-peers.js"
 
 /** Settings of {@link PeerRouting}. */
 export interface PeerRoutingConfig {

@@ -5,7 +5,7 @@
  * A refresh checks peers nobody has heard from for a while and evicts those
  * that do not answer, looks the local node up, then looks up a random key
  * in each bucket from 0 to the deepest non-empty one (at most
- * {@link MAX_CPL_FOR_REFRESH}), skipping buckets refreshed within the
+ * go's `maxCplForRefresh`, 15), skipping buckets refreshed within the
  * refresh interval unless forced. Refreshes run at start and then
  * periodically; a separate low-peer fix refills a table that ran low from
  * the live connections and the bootstrap peers.
@@ -28,14 +28,14 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import { makeBootstrap } from "../internal/refresh/bootstrap.js"
+import { type RefreshConfig, validate } from "../internal/refresh/config.js"
+import { makeLowPeersFix } from "../internal/refresh/low-peers.js"
+import { logged, makeRefresher } from "../internal/refresh/refresh.js"
 import { lookupCheck } from "../peer-routing/lookup-check.js"
 import { PeerRouting } from "../peer-routing/peer-routing.js"
 import { maxLastSuccessfulOutboundThresholdMillis } from "../routing-table/config.js"
 import { RoutingTable } from "../routing-table/routing-table.js"
-import { makeBootstrap } from "./bootstrap.js"
-import { type RefreshConfig, validate } from "./config.js"
-import { makeLowPeersFix } from "./low-peers.js"
-import { logged, makeRefresher } from "./refresh.js"
 
 export {
   DEFAULT_LIVENESS_CHECK_CONCURRENCY,
@@ -46,7 +46,7 @@ export {
   DEFAULT_PEER_TIMEOUT_MILLIS,
   DEFAULT_REFRESH_QUERY_TIMEOUT_MILLIS,
   type RefreshConfig
-} from "./config.js"
+} from "../internal/refresh/config.js"
 
 /** Options of {@link RefreshManagerShape.refresh}. */
 export interface RefreshOptions {

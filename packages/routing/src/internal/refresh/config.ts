@@ -8,7 +8,7 @@ import { InvalidOptionError, type PeerInfo } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
-import { DEFAULT_REFRESH_INTERVAL_MILLIS } from "../routing-table/config.js"
+import { DEFAULT_REFRESH_INTERVAL_MILLIS } from "../../routing-table/config.js"
 
 /** Deadline of one refresh lookup (go-libp2p-kad-dht's `RefreshQueryTimeout`: 10 s). */
 export const DEFAULT_REFRESH_QUERY_TIMEOUT_MILLIS = 10_000

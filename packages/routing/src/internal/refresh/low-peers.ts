@@ -16,11 +16,11 @@ import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { RoutingTableShape } from "../routing-table/routing-table.js"
+import type { LowPeersFixReport, RefreshStatus } from "../../refresh/refresh-manager.js"
+import type { RoutingTableShape } from "../../routing-table/routing-table.js"
 import { admitConnected, dialBootstrapPeer } from "./bootstrap.js"
 import type { Settings } from "./config.js"
 import { logged, type Refresher } from "./refresh.js"
-import type { LowPeersFixReport, RefreshStatus } from "./refresh-manager.js"
 
 /** What the low-peer fix works with. */
 export interface LowPeersDeps {

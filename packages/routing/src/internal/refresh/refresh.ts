@@ -13,17 +13,17 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { PeerRoutingShape } from "../peer-routing/peer-routing.js"
-import type { RoutingTableShape } from "../routing-table/routing-table.js"
-import type { Settings } from "./config.js"
-import { MAX_CPL_FOR_REFRESH, randomKeyForCpl } from "./keys.js"
+import type { PeerRoutingShape } from "../../peer-routing/peer-routing.js"
 import type {
   BucketRefreshOutcome,
   RefreshLookupOutcome,
   RefreshOptions,
   RefreshReport,
   RefreshStatus
-} from "./refresh-manager.js"
+} from "../../refresh/refresh-manager.js"
+import type { RoutingTableShape } from "../../routing-table/routing-table.js"
+import type { Settings } from "./config.js"
+import { MAX_CPL_FOR_REFRESH, randomKeyForCpl } from "./keys.js"
 
 /** What the refresh works with. */
 export interface RefreshDeps {

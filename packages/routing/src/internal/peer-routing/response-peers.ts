@@ -22,8 +22,8 @@ import {
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
 import * as Effect from "effect/Effect"
-import type { RoutingTableShape } from "../routing-table/routing-table.js"
-import type { PeerRoutingShape } from "./peer-routing.js"
+import type { PeerRoutingShape } from "../../peer-routing/peer-routing.js"
+import type { RoutingTableShape } from "../../routing-table/routing-table.js"
 
 /** Drops loopback addresses: what `filterLocalhostInResponses` asks for. */
 export const dropLoopback: AddressFilter = (addrs) => addrs.filter((addr) => !isLoopbackAddress(addr))

@@ -10,10 +10,10 @@ import type { PeerId } from "@libp2p/interface"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { RoutingTableShape } from "../routing-table/routing-table.js"
+import type { BootstrapOptions, BootstrapReport } from "../../refresh/refresh-manager.js"
+import type { RoutingTableShape } from "../../routing-table/routing-table.js"
 import type { Settings } from "./config.js"
 import type { Refresher } from "./refresh.js"
-import type { BootstrapOptions, BootstrapReport } from "./refresh-manager.js"
 
 /**
  * Dials one bootstrap peer and offers it to the table as replaceable, so
