@@ -24,13 +24,8 @@ import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { identity } from "multiformats/hashes/identity"
 import { sha256 } from "multiformats/hashes/sha2"
-import {
-  ContentRouting,
-  fitProviderPeers,
-  layerContentRouting,
-  MAX_GET_PROVIDERS_RESPONSE_SIZE,
-  ProviderStoreService
-} from "../src/index.js"
+import { fitProviderPeers, MAX_GET_PROVIDERS_RESPONSE_SIZE } from "../src/content-routing/handlers.js"
+import { ContentRouting, layerContentRouting, ProviderStoreService } from "../src/index.js"
 
 type Node = SimulatedNode<ContentRouting | ProviderStoreService>
 

@@ -20,15 +20,14 @@ import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import * as Digest from "multiformats/hashes/digest"
 import { sha256 } from "multiformats/hashes/sha2"
-import { inPrefix, prefixEnd } from "../src/content-routing/regions.js"
 import {
   ContentRouting,
   type ContentRoutingConfig,
-  keyspaceFraction,
   layerContentRouting,
   type ProvideManyProgress,
   ProviderStoreService
 } from "../src/index.js"
+import { inPrefix, keyspaceFraction, prefixEnd } from "../src/internal/content-routing/regions.js"
 
 type Node = SimulatedNode<ContentRouting | ProviderStoreService>
 
