@@ -27,6 +27,8 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { CID } from "multiformats/cid"
 import { type BootstrapOptions, Dht, type DhtServices, type OptionsInput } from "./dht.js"
+import { foldInto } from "./internal/options-input.js"
+import { type CallOptions, PromiseRuntime } from "./internal/promise-runtime.js"
 import {
   localRecordOps,
   type RoutingTableHealth,
@@ -35,10 +37,8 @@ import {
   routingTableStats
 } from "./local-state.js"
 import type { DhtMetricsSnapshot } from "./monitoring/metrics.js"
-import { foldInto } from "./options-input.js"
-import { type CallOptions, PromiseRuntime } from "./promise-runtime.js"
 
-export type { CallOptions } from "./promise-runtime.js"
+export type { CallOptions } from "./internal/promise-runtime.js"
 
 /** Settings of a value lookup. */
 export interface GetValueOptions extends CallOptions {

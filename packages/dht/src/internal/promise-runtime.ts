@@ -14,7 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Stream from "effect/Stream"
-import { layerDebugLogging } from "./logging.js"
+import { layerDebugLogging } from "../logging.js"
 
 /** Per-call settings accepted by every operation. */
 export interface CallOptions {
