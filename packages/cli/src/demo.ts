@@ -13,15 +13,15 @@
 
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { demoBucketSize, refreshNetwork, startNetwork } from "./demo/network.js"
-import { contextFor, measure, operations, type Sample } from "./demo/operations.js"
-import { type DemoReport, summarizeOperation } from "./demo/report.js"
 import type { CliError } from "./errors.js"
+import { demoBucketSize, refreshNetwork, startNetwork } from "./internal/demo/network.js"
+import { contextFor, measure, operations, type Sample } from "./internal/demo/operations.js"
+import { type DemoReport, summarizeOperation } from "./internal/demo/report.js"
 import { ProgressBar, type ProgressSink } from "./progress.js"
 
-export { demoBucketSize, refreshNetwork, startNetwork } from "./demo/network.js"
-export type { Sample } from "./demo/operations.js"
-export { type DemoReport, type OperationReport, renderReport } from "./demo/report.js"
+export { demoBucketSize, refreshNetwork, startNetwork } from "./internal/demo/network.js"
+export type { Sample } from "./internal/demo/operations.js"
+export { type DemoReport, type OperationReport, renderReport } from "./internal/demo/report.js"
 
 /** Settings of {@link runDemo}. */
 export interface DemoSettings {

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { summarize } from "../stats.js"
-import { type Column, renderTable } from "../table.js"
+import { summarize } from "../../stats.js"
+import { type Column, renderTable } from "../../table.js"
 import { demoBucketSize } from "./network.js"
 import { mean, type Operation, type Sample } from "./operations.js"
 

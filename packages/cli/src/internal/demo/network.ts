@@ -10,9 +10,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
-import type { CliError } from "../errors.js"
-import { dialableAddresses, makeHost } from "../host.js"
-import { call, type KadNode, makeKadNode } from "../kad-node.js"
+import type { CliError } from "../../errors.js"
+import { dialableAddresses, makeHost } from "../../host.js"
+import { call, type KadNode, makeKadNode } from "../../kad-node.js"
 
 /**
  * k of the demo's nodes: the Amino 20, or fewer in a small network so a

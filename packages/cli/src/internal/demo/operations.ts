@@ -12,9 +12,9 @@ import * as Effect from "effect/Effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
-import { OperationError } from "../errors.js"
-import { call, type KadNode } from "../kad-node.js"
-import { encodeCliValue } from "../values.js"
+import { OperationError } from "../../errors.js"
+import { call, type KadNode } from "../../kad-node.js"
+import { encodeCliValue } from "../../values.js"
 import { demoBucketSize } from "./network.js"
 
 /** The outcome of one run of one operation. */
