@@ -25,8 +25,8 @@ import {
   NamespacedValidator,
   type Validator
 } from "@effect-kad/core"
-import { RecordStore, Values, valuesLayer } from "@effect-kad/dht"
-import { ContentRouting, contentRoutingLayer, ProviderStoreService } from "@effect-kad/providers"
+import { layerValues, RecordStore, Values } from "@effect-kad/dht"
+import { ContentRouting, layerContentRouting, ProviderStoreService } from "@effect-kad/providers"
 import {
   type LookupResult,
   makeSimulation,
@@ -141,11 +141,11 @@ const runScenario = (request: SimRequest, scenario: SimScenario, index: number) 
           }
         },
         Layer.merge(
-          valuesLayer({
+          layerValues({
             maxRecordAge: "36 hours",
             validator: new NamespacedValidator({ [BENCH_NAMESPACE]: permissive })
           }),
-          contentRoutingLayer()
+          layerContentRouting()
         )
       ),
       scope

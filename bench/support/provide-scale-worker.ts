@@ -10,8 +10,8 @@
  * @module
  */
 import { MemoryNetworkHub } from "@effect-kad/core"
-import { ContentRouting, contentRoutingLayer } from "@effect-kad/providers"
-import { generatePeerIds, makeSimulation, peerRoutingLayer, simulationDefaults } from "@effect-kad/routing"
+import { ContentRouting, layerContentRouting } from "@effect-kad/providers"
+import { generatePeerIds, layerPeerRouting, makeSimulation, simulationDefaults } from "@effect-kad/routing"
 import { Chunk, Context, Duration, Effect, Layer, Scope, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
@@ -107,7 +107,7 @@ const sweep = (request: SweepRequest) =>
         join: "filled-tables",
         network: { latencyMillis: (from, to) => (latencyOn ? pairDelayMillis(from, to) : 0) }
       },
-      contentRoutingLayer({ reprovideInterval: Duration.infinity, cleanupInterval: Duration.infinity })
+      layerContentRouting({ reprovideInterval: Duration.infinity, cleanupInterval: Duration.infinity })
     )
     const buildMillis = performance.now() - started
     console.log(`${request.nodes} nodes joined in ${(buildMillis / 1000).toFixed(1)} s`)
@@ -210,8 +210,8 @@ const lone = (keys: number) =>
     const rssBefore = process.memoryUsage().rss
     const hub = new MemoryNetworkHub()
     const [id] = yield* generatePeerIds(1)
-    const layer = contentRoutingLayer({ reprovideInterval: "22 hours", cleanupInterval: Duration.infinity }).pipe(
-      Layer.provideMerge(peerRoutingLayer({ ...simulationDefaults, emptyTableWaitMillis: 0 })),
+    const layer = layerContentRouting({ reprovideInterval: "22 hours", cleanupInterval: Duration.infinity }).pipe(
+      Layer.provideMerge(layerPeerRouting({ ...simulationDefaults, emptyTableWaitMillis: 0 })),
       Layer.provideMerge(hub.layer(id))
     )
     const context = yield* Layer.build(layer)

@@ -1,6 +1,6 @@
 /**
  * The simulation suite's worker: builds one simulated network with
- * `makeSimulation` (peer routing plus `contentRoutingLayer` on every node)
+ * `makeSimulation` (peer routing plus `layerContentRouting` on every node)
  * over the in-memory network, and measures it. Runs in a child process
  * started with `--expose-gc`, so that heap per node is read after a full
  * collection, and with heap flags sized for the network.
@@ -15,7 +15,7 @@
  */
 import { getHeapStatistics } from "node:v8"
 import { compareDistance, type KadId, kadIdOfKey, kadIdOfPeer } from "@effect-kad/core"
-import { ContentRouting, contentRoutingLayer, ProviderStoreService } from "@effect-kad/providers"
+import { ContentRouting, layerContentRouting, ProviderStoreService } from "@effect-kad/providers"
 import {
   type LookupResult,
   makeSimulation,
@@ -126,7 +126,7 @@ const simulate = (request: SimulationRequest) =>
         join: request.join,
         network: { latencyMillis: (from, to) => (latencyOn ? pairDelayMillis(from, to) : 0) }
       },
-      contentRoutingLayer({})
+      layerContentRouting({})
     )
     const buildMillis = performance.now() - started
     const joinRequests = sim.hub.stats.requests

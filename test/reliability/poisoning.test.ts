@@ -29,8 +29,8 @@ import { ContentRouting, ProviderStoreService } from "@effect-kad/providers"
 import {
   generatePeerIds,
   ipGroupOf,
+  layerPeerRouting,
   PeerRouting,
-  peerRoutingLayer,
   RoutingTable,
   RpcHandlers,
   simulationDefaults
@@ -70,7 +70,7 @@ afterEach(async () => {
 const startRoutingNode = (hub: MemoryNetworkHub, id: PeerId, addr: Multiaddr, diversity: boolean) =>
   Effect.gen(function* () {
     const context = yield* Layer.build(
-      peerRoutingLayer({ ...simulationDefaults, diversity: { enabled: diversity } }).pipe(
+      layerPeerRouting({ ...simulationDefaults, diversity: { enabled: diversity } }).pipe(
         Layer.provideMerge(hub.layer(id, [addr]))
       )
     )

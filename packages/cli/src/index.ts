@@ -19,7 +19,15 @@ export {
   type Sample,
   startNetwork
 } from "./demo.js"
-export * from "./errors.js"
+export {
+  BootstrapError,
+  type CliError,
+  IdentityError,
+  NothingFoundError,
+  OperationError,
+  reasonOf,
+  StartupError
+} from "./errors.js"
 export { dialableAddresses, type Host, type HostOptions, isWebSockets, makeHost } from "./host.js"
 export { ephemeralIdentity, IDENTITY_FILE, type Identity, loadOrCreateIdentity } from "./identity.js"
 export { call, countingNetwork, type KadNode, type KadNodeOptions, makeKadNode, RequestCounter } from "./kad-node.js"
@@ -27,4 +35,15 @@ export { emit, reported } from "./output.js"
 export { ProgressBar, type ProgressBarOptions, type ProgressSink, renderBar } from "./progress.js"
 export { type LatencySummary, quantile, summarize } from "./stats.js"
 export { type Column, renderTable } from "./table.js"
-export * from "./values.js"
+export {
+  CLI_NAMESPACE,
+  type CliValue,
+  cliNodeValidator,
+  cliValidator,
+  decodeCliValue,
+  dhtKeyFor,
+  encodeCliValue,
+  MAX_CLI_VALUE_BYTES,
+  type ShownValue,
+  showValue
+} from "./values.js"

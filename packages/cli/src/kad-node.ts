@@ -71,7 +71,7 @@ export const countingNetwork = (network: NetworkShape, counter: RequestCounter):
  * The DHT's own log lines (mode changes, refresh trouble) go to stderr, so
  * stdout stays results only: logfmt text, or one JSON object per line.
  */
-export const stderrLogs = (format: "text" | "json" = "text") =>
+export const layerStderrLogs = (format: "text" | "json" = "text") =>
   Logger.replace(
     Logger.defaultLogger,
     Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
@@ -145,7 +145,7 @@ export const makeKadNode = (options: KadNodeOptions): Effect.Effect<KadNode, Sta
       return operated.pipe(
         Layer.provideMerge(Dht.layerWith(config, network, hostReachability(options.host))),
         Layer.provideMerge(
-          Layer.merge(stderrLogs(options.logFormat), Logger.minimumLogLevel(options.logLevel ?? LogLevel.Info))
+          Layer.merge(layerStderrLogs(options.logFormat), Logger.minimumLogLevel(options.logLevel ?? LogLevel.Info))
         )
       )
     })

@@ -7,7 +7,7 @@ import { Effect, Either } from "effect"
 import { Key } from "interface-datastore"
 import { vi } from "vitest"
 import { resolveSettings } from "../src/commands/node.js"
-import { stderrLogs } from "../src/kad-node.js"
+import { layerStderrLogs } from "../src/kad-node.js"
 import { loadNodeConfig } from "../src/node-config.js"
 import { jsonLines, killAll, startNode } from "./cli-process.js"
 
@@ -82,8 +82,8 @@ describe("kad-dht node as a daemon", () => {
     const lines: Array<string> = []
     const spy = vi.spyOn(console, "error").mockImplementation((line: unknown) => void lines.push(String(line)))
     try {
-      await Effect.runPromise(Effect.logWarning("a warning").pipe(Effect.provide(stderrLogs("json"))))
-      await Effect.runPromise(Effect.logWarning("in text").pipe(Effect.provide(stderrLogs("text"))))
+      await Effect.runPromise(Effect.logWarning("a warning").pipe(Effect.provide(layerStderrLogs("json"))))
+      await Effect.runPromise(Effect.logWarning("in text").pipe(Effect.provide(layerStderrLogs("text"))))
     } finally {
       spy.mockRestore()
     }

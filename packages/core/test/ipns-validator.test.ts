@@ -21,7 +21,7 @@ import {
   MAX_IPNS_RECORD_SIZE,
   makeIpnsValidator
 } from "../src/record/ipns.js"
-import { IpnsEntry } from "../src/record/ipns-entry.js"
+import { IpnsEntry } from "../src/record/ipns-entry.generated.js"
 import { NamespacedValidator, selectRecord, type Validator, validateRecord } from "../src/record/validator.js"
 
 const PATH = "/ipfs/bafkqac3jobxhgidsn5rww4yk"

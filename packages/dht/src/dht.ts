@@ -21,6 +21,7 @@ import {
 } from "@effect-kad/core"
 import {
   DHTConfig,
+  DHTConfigTag,
   type DHTOption,
   type DHTOptions,
   effectiveAddressFilter,
@@ -28,15 +29,15 @@ import {
 } from "@effect-kad/options"
 import {
   ContentRouting,
-  contentRoutingLayer,
+  layerContentRouting,
   type ProviderStore,
   type ProviderStoreService
 } from "@effect-kad/providers"
 import {
   type BootstrapReport,
+  layerPeerRouting,
   NetworkSizeEstimator,
   PeerRouting,
-  peerRoutingLayer,
   RefreshManager,
   type RefreshOptions,
   type RefreshReport,
@@ -57,7 +58,7 @@ import { DhtMode } from "./mode/mode.js"
 import { hostAddressChanges, hostReachability, type Reachability } from "./mode/reachability.js"
 import * as Libp2pMetrics from "./monitoring/libp2p-metrics.js"
 import { DhtMetrics, type DhtMetricsSnapshot } from "./monitoring/metrics.js"
-import { type RecordStore, Values, valuesLayer } from "./values/index.js"
+import { layerValues, type RecordStore, Values } from "./values/index.js"
 
 /** Input accepted wherever options are: a plain object or a list of `DHTOption`s. */
 export type OptionsInput = DHTOptions | ReadonlyArray<DHTOption>
@@ -77,9 +78,6 @@ export type DhtServices =
   | ProviderStoreService
   | RecordStore
   | DhtMetrics
-
-/** The resolved configuration of a running DHT. */
-export class DHTConfigTag extends Context.Tag("@effect-kad/dht/Config")<DHTConfigTag, DHTConfig>() {}
 
 /** Bootstrap settings, as in the guide. */
 export interface BootstrapOptions {
@@ -114,7 +112,7 @@ export const layerWith = <E>(
   addressChanges: Stream.Stream<unknown> = Stream.empty
 ): Layer.Layer<DhtServices, E | InvalidOptionError> => {
   const millis = Duration.toMillis
-  const routing = peerRoutingLayer({
+  const routing = layerPeerRouting({
     k: config.bucketSize,
     alpha: config.concurrency,
     beta: config.resiliency,
@@ -136,12 +134,12 @@ export const layerWith = <E>(
     diversity: { enabled: config.ipDiversityFilter },
     disabledMessageTypes: disabledMessageTypes(config)
   })
-  const values = valuesLayer({
+  const values = layerValues({
     maxRecordAge: config.maxRecordAge,
     datastore: Option.getOrUndefined(config.datastore),
     validator: Option.getOrUndefined(DHTConfig.validator(config))
   })
-  const providers = contentRoutingLayer({
+  const providers = layerContentRouting({
     provideValidity: config.provideValidity,
     providerAddrTTL: config.providerAddrTTL,
     reprovideInterval: config.reprovideInterval,
@@ -205,7 +203,7 @@ export const layerFromHost = (
       const exported = Libp2pMetrics.layer(host, config.metricsPrefix)
       // js-libp2p reports no private reachability (go's AutoNAT event), and addresses alone
       // cannot tell a LAN-only node from a reachable one: autoServer serves on
-      return Layer.mergeAll(Dht.Live, tags, exported).pipe(
+      return Layer.mergeAll(Dht.layerFromServices, tags, exported).pipe(
         Layer.provideMerge(
           layerWith(
             config,
@@ -261,7 +259,7 @@ const keyBytes = (key: Uint8Array | PeerId): Uint8Array => (key instanceof Uint8
 /** The assembled DHT. */
 export class Dht extends Context.Tag("@effect-kad/dht/Dht")<Dht, DhtShape>() {
   /** The service over the layers of {@link layerWith}. */
-  static readonly Live: Layer.Layer<Dht, never, DhtServices> = Layer.effect(
+  static readonly layerFromServices: Layer.Layer<Dht, never, DhtServices> = Layer.effect(
     Dht,
     Effect.gen(function* () {
       const network = yield* Network
@@ -330,7 +328,7 @@ export class Dht extends Context.Tag("@effect-kad/dht/Dht")<Dht, DhtShape>() {
     reachability?: Stream.Stream<Reachability>,
     addressChanges?: Stream.Stream<unknown>
   ): Layer.Layer<DhtServices | Dht, E | InvalidOptionError> =>
-    Dht.Live.pipe(Layer.provideMerge(layerWith(config, network, reachability, addressChanges)))
+    Dht.layerFromServices.pipe(Layer.provideMerge(layerWith(config, network, reachability, addressChanges)))
 }
 
 /** Re-exported for callers that hold a CID type. */

@@ -25,7 +25,84 @@ export {
   TimeoutError,
   type Validator
 } from "@effect-kad/core"
-export * from "@effect-kad/options"
+export {
+  AddressFilterSchema,
+  addressFilter,
+  autoRefresh,
+  type BootstrapPeerInput,
+  bootstrapPeers,
+  bootstrapPeersFunc,
+  bucketSize,
+  concurrency,
+  DHTConfig,
+  DHTConfigSchema,
+  DHTConfigTag,
+  DHTMode,
+  type DHTOption,
+  type DHTOptions,
+  DHTOptionsSchema,
+  datastore,
+  decodeBootstrapPeer,
+  decodeDurationInput,
+  defaultBootstrapPeers,
+  dhtMessageRetryBackoffFactor,
+  dhtMessageRetryInitialBackoff,
+  dhtMessageRetryMaxBackoff,
+  dhtModes,
+  dialTimeout,
+  disableAutoRefresh,
+  disableProviders,
+  disableValues,
+  ENV_VARIABLES,
+  effectiveAddressFilter,
+  emptyTableWait,
+  enableOptimisticProvide,
+  filterLocalhostInResponses,
+  foldOptions,
+  ipDiversityFilter,
+  isDHTMode,
+  isDHTOption,
+  isLanPrefix,
+  kadProtocol,
+  LAN_PROTOCOL_PREFIX,
+  lanDHT,
+  lookupCheckConcurrency,
+  MetricsPrefixSchema,
+  maxDhtMessageRetries,
+  maxRecordAge,
+  maxRoutingTableSize,
+  metricsPrefix,
+  mode,
+  namespacedValidator,
+  onRequestHook,
+  optimisticProvideJobsPoolSize,
+  optionsFromEnv,
+  type PeerFilter,
+  type PeerInfoInput,
+  PeerInfoSchema,
+  type ProviderStoreLike,
+  peerFilter,
+  protocolPrefix,
+  providerAddrTTL,
+  providerStore,
+  provideValidity,
+  queryDeadline,
+  queryFilter,
+  type RequestHook,
+  refreshInterval,
+  reprovideInterval,
+  reprovideStrategy,
+  requestTimeout,
+  resiliency,
+  resolveOptions,
+  routingTableFilter,
+  routingTableRefreshPeriod,
+  routingTableRefreshQueryTimeout,
+  toInvalidOptionError,
+  type ValidatorInput,
+  validator,
+  withOptions
+} from "@effect-kad/options"
 export {
   type AdvertiseResult,
   DatastoreProviderStore,
@@ -38,27 +115,78 @@ export {
   type ReprovideStrategy
 } from "@effect-kad/providers"
 export { NotEnoughDataError, WrongPeerCountError } from "@effect-kad/routing"
-export * from "./dht.js"
+export {
+  type BootstrapOptions,
+  type CID,
+  Dht,
+  type DhtServices,
+  type DhtShape,
+  type Disableable,
+  layerFromHost,
+  layerWith,
+  type OptionsInput
+} from "./dht.js"
 export * as PeerTags from "./host/peer-tags.js"
 export * as TablePersistence from "./host/table-persistence.js"
-export * from "./ipfs-dht.js"
-export * from "./libp2p-service.js"
-export * from "./local-state.js"
-export * from "./logging.js"
-export * from "./mode/mode.js"
-export * from "./mode/reachability.js"
-export * from "./monitoring/health.js"
-export * as Libp2pMetrics from "./monitoring/libp2p-metrics.js"
-export * from "./monitoring/metrics.js"
-export * from "./monitoring/performance.js"
-export * from "./new.js"
 export {
+  type CallOptions,
+  type GetValueOptions,
+  IpfsDHT,
+  type IpfsDHTInit
+} from "./ipfs-dht.js"
+export {
+  KadDHTService,
+  kadDHT
+} from "./libp2p-service.js"
+export {
+  type RoutingTableHealth,
+  type RoutingTableStats,
+  routingTableHealth,
+  routingTableStats
+} from "./local-state.js"
+export {
+  debugLogger,
+  layerDebugLogging
+} from "./logging.js"
+export {
+  DhtMode,
+  type DhtModeShape
+} from "./mode/mode.js"
+export {
+  hostAddressChanges,
+  hostReachability,
+  isPublicAddress,
+  type Reachability,
+  reachabilityOf
+} from "./mode/reachability.js"
+export {
+  checkHealth,
+  formatHealthReport,
+  type HealthCheckOptions,
+  type HealthReport
+} from "./monitoring/health.js"
+export * as Libp2pMetrics from "./monitoring/libp2p-metrics.js"
+export {
+  type CallCounts,
+  DhtMetrics,
+  DhtMetricsRecorder,
+  type DhtMetricsShape,
+  type DhtMetricsSnapshot,
+  MetricsRecorder
+} from "./monitoring/metrics.js"
+export {
+  PerformanceMonitor,
+  type PerformanceStats,
+  summarize
+} from "./monitoring/performance.js"
+export { DHT } from "./new.js"
+export {
+  layerValues,
   type PutValueResult,
   RecordStore,
   RecordStoreError,
   RecordValidator,
   ReplicationError,
   type SearchValueOptions,
-  Values,
-  valuesLayer
+  Values
 } from "./values/index.js"

@@ -7,15 +7,7 @@
  * @module
  */
 
-import type { DhtRecord } from "@effect-kad/core"
-import {
-  AbortedError,
-  DHTClosedError,
-  type Libp2pNetwork,
-  type PeerInfo,
-  TimeoutError,
-  type Validator
-} from "@effect-kad/core"
+import type { DhtRecord, Libp2pNetwork, PeerInfo, Validator } from "@effect-kad/core"
 import type { DHTConfig, DHTMode } from "@effect-kad/options"
 import {
   namespaceCid,
@@ -28,16 +20,15 @@ import {
 } from "@effect-kad/providers"
 import type { PeerEntry, RefreshReport } from "@effect-kad/routing"
 import type { PeerId } from "@libp2p/interface"
-import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { CID } from "multiformats/cid"
 import { type BootstrapOptions, Dht, type DhtServices, type OptionsInput } from "./dht.js"
+import { foldInto } from "./internal/options-input.js"
+import { type CallOptions, PromiseRuntime } from "./internal/promise-runtime.js"
 import {
   localRecordOps,
   type RoutingTableHealth,
@@ -45,17 +36,9 @@ import {
   routingTableHealth,
   routingTableStats
 } from "./local-state.js"
-import { debugLogging } from "./logging.js"
 import type { DhtMetricsSnapshot } from "./monitoring/metrics.js"
-import { foldInto } from "./options-input.js"
 
-/** Per-call settings accepted by every operation. */
-export interface CallOptions {
-  /** Cancels the operation. */
-  readonly signal?: AbortSignal
-  /** Fails the operation with a `TimeoutError` after this long. */
-  readonly timeout?: Duration.DurationInput
-}
+export type { CallOptions } from "./internal/promise-runtime.js"
 
 /** Settings of a value lookup. */
 export interface GetValueOptions extends CallOptions {
@@ -75,11 +58,6 @@ export interface IpfsDHTInit {
   readonly validator?: Validator
 }
 
-const squash = (cause: Cause.Cause<unknown>): unknown => {
-  if (Cause.isInterruptedOnly(cause)) return new AbortedError({ operation: "DHT operation" })
-  return Cause.squash(cause)
-}
-
 /**
  * The DHT for Promise users.
  *
@@ -93,50 +71,31 @@ const squash = (cause: Cause.Cause<unknown>): unknown => {
  * ```
  */
 export class IpfsDHT {
-  private runtime: ManagedRuntime.ManagedRuntime<Dht | DhtServices, unknown> | undefined
-  private starting: Promise<void> | undefined
-  private closed = false
+  private readonly runtime: PromiseRuntime<Dht | DhtServices>
   private readonly hostRef: Libp2pNetwork.Libp2pHostLike
-  private readonly layer: Layer.Layer<Dht | DhtServices, unknown>
 
   constructor(init: IpfsDHTInit, layer?: Layer.Layer<Dht | DhtServices, unknown>) {
     this.hostRef = init.host
-    this.layer =
+    this.runtime = new PromiseRuntime(
       layer ??
-      Dht.layer(
-        init.host,
-        foldInto(init.options, {
-          providerStore: init.providerStore,
-          validator: init.validator
-        })
-      )
+        Dht.layer(
+          init.host,
+          foldInto(init.options, {
+            providerStore: init.providerStore,
+            validator: init.validator
+          })
+        )
+    )
   }
 
   /** Builds every layer: registers the protocol handler in server mode, starts refresh and cleanup timers. */
   start(): Promise<void> {
-    if (this.closed) return Promise.reject(new DHTClosedError({ operation: "start" }))
-    if (this.starting === undefined) {
-      const runtime = ManagedRuntime.make(Layer.provideMerge(this.layer, debugLogging()))
-      this.runtime = runtime
-      this.starting = Effect.runPromiseExit(runtime.runtimeEffect).then(async (exit) => {
-        if (Exit.isSuccess(exit)) return
-        this.starting = undefined
-        this.runtime = undefined
-        await runtime.dispose()
-        throw squash(exit.cause)
-      })
-    }
-    return this.starting
+    return this.runtime.start()
   }
 
   /** Stops everything `start` started; idempotent. The host is left running. */
-  async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    const runtime = this.runtime
-    if (runtime === undefined) return
-    await this.starting?.catch(() => undefined)
-    await runtime.dispose()
+  close(): Promise<void> {
+    return this.runtime.close()
   }
 
   /** The libp2p host this DHT runs on. */
@@ -162,28 +121,12 @@ export class IpfsDHT {
     )
   }
 
-  private async run<A>(
+  private run<A>(
     operation: string,
     effect: Effect.Effect<A, unknown, Dht | DhtServices>,
     options?: CallOptions
   ): Promise<A> {
-    if (this.closed) throw new DHTClosedError({ operation })
-    await this.start()
-    const runtime = this.runtime
-    if (runtime === undefined) throw new DHTClosedError({ operation })
-    let program: Effect.Effect<A, unknown, Dht | DhtServices> = effect
-    if (options?.timeout !== undefined) {
-      const millis = Duration.toMillis(options.timeout)
-      program = Effect.timeoutFail(program, {
-        duration: millis,
-        onTimeout: () => new TimeoutError({ operation, millis })
-      })
-    }
-    if (options?.signal?.aborted) throw new AbortedError({ operation })
-    const exit = await runtime.runPromiseExit(program, { signal: options?.signal })
-    if (Exit.isSuccess(exit)) return exit.value
-    if (Cause.isInterruptedOnly(exit.cause)) throw new AbortedError({ operation })
-    throw squash(exit.cause)
+    return this.runtime.run(operation, effect, options)
   }
 
   private iterate<A>(
@@ -191,23 +134,7 @@ export class IpfsDHT {
     stream: Stream.Stream<A, unknown, Dht>,
     options?: CallOptions
   ): AsyncIterable<A> {
-    const self = this
-    return {
-      async *[Symbol.asyncIterator]() {
-        if (self.closed) throw new DHTClosedError({ operation })
-        await self.start()
-        const runtime = self.runtime
-        if (runtime === undefined) throw new DHTClosedError({ operation })
-        let source: Stream.Stream<A, unknown, Dht> = stream
-        if (options?.timeout !== undefined) source = Stream.interruptAfter(source, options.timeout)
-        const context = await runtime.runtime()
-        const iterable: AsyncIterable<A> = Stream.toAsyncIterableRuntime(source, context)
-        for await (const item of iterable) {
-          if (options?.signal?.aborted) return
-          yield item
-        }
-      }
-    }
+    return this.runtime.iterate(operation, stream, options)
   }
 
   private withDht<A, E>(f: (dht: Dht["Type"]) => Effect.Effect<A, E>): Effect.Effect<A, E, Dht> {

@@ -25,7 +25,7 @@ const render = (message: unknown): string =>
  *
  * @example
  * ```ts
- * program.pipe(Effect.provide(debugLogging("effect-kad:dht")))
+ * program.pipe(Effect.provide(layerDebugLogging("effect-kad:dht")))
  * // run with DEBUG=effect-kad* to see the output
  * ```
  */
@@ -48,5 +48,5 @@ export const debugLogger = (namespace: string): Logger.Logger<unknown, void> => 
  * Replaces Effect's console logger with {@link debugLogger} and lets debug
  * messages through (the namespace decides whether they are printed).
  */
-export const debugLogging = (namespace = "effect-kad:dht"): Layer.Layer<never> =>
+export const layerDebugLogging = (namespace = "effect-kad:dht"): Layer.Layer<never> =>
   Layer.merge(Logger.replace(Logger.defaultLogger, debugLogger(namespace)), Logger.minimumLogLevel(LogLevel.Debug))

@@ -4,13 +4,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { kadIdOfKey, Network } from "@effect-kad/core"
-import { ContentRouting, contentRoutingLayer, ProviderStoreService } from "@effect-kad/providers"
+import { ContentRouting, layerContentRouting, ProviderStoreService } from "@effect-kad/providers"
 import { makeSimulation, PeerRouting, RoutingTable } from "@effect-kad/routing"
 import { Chunk, Effect, Layer, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
-import { Values, valuesLayer } from "../src/values/index.js"
+import { layerValues, Values } from "../src/values/index.js"
 import { bytes, closestNodes, testValidator, vKey } from "./values-fixtures.js"
 
 const SIZE = 100
@@ -27,7 +27,7 @@ const network = makeSimulation(
     network: { latencyMillis: () => 5 + Math.floor(Math.random() * 15) },
     requestTimeoutMillis: REQUEST_TIMEOUT_MILLIS
   },
-  Layer.merge(valuesLayer({ maxRecordAge: "36 hours", validator: testValidator() }), contentRoutingLayer())
+  Layer.merge(layerValues({ maxRecordAge: "36 hours", validator: testValidator() }), layerContentRouting())
 )
 
 describe("30% silent servers", () => {

@@ -2,14 +2,14 @@ import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
 import { describe, expect, it } from "@effect/vitest"
 import { defaultValidator, Libp2pNetwork, makeRecord, Network, pkKey, publicKeyValidator } from "@effect-kad/core"
-import { PeerRouting, peerRoutingLayer, RoutingTable, RpcHandlers, simulationDefaults } from "@effect-kad/routing"
+import { layerPeerRouting, PeerRouting, RoutingTable, RpcHandlers, simulationDefaults } from "@effect-kad/routing"
 import { generateKeyPair, publicKeyToProtobuf } from "@libp2p/crypto/keys"
 import { identify } from "@libp2p/identify"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
 import { tcp } from "@libp2p/tcp"
 import { Clock, Effect, Layer, Option, Schedule, type Scope } from "effect"
 import { createLibp2p, type Libp2p } from "libp2p"
-import { RecordStore, Values, valuesLayer } from "../src/values/index.js"
+import { layerValues, RecordStore, Values } from "../src/values/index.js"
 import { bytes, sequenceValidator, text, vKey } from "./values-fixtures.js"
 
 /** A real host on 127.0.0.1 (TCP, Noise, Yamux, Identify), stopped with the scope. */
@@ -29,11 +29,11 @@ const makeHost: Effect.Effect<Libp2p, never, Scope.Scope> = Effect.acquireReleas
 /** A DHT node in server mode on `host`: network, peer routing and value storage, serving every handler. */
 const makeNode = (host: Libp2p) =>
   Effect.gen(function* () {
-    const layer = valuesLayer({
+    const layer = layerValues({
       maxRecordAge: "36 hours",
       validator: defaultValidator().addValidator("v", sequenceValidator)
     }).pipe(
-      Layer.provideMerge(peerRoutingLayer({ ...simulationDefaults, requestTimeoutMillis: 5_000 })),
+      Layer.provideMerge(layerPeerRouting({ ...simulationDefaults, requestTimeoutMillis: 5_000 })),
       Layer.provideMerge(Libp2pNetwork.layer(host))
     )
     const context = yield* Layer.build(layer)

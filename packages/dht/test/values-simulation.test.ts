@@ -2,7 +2,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { type Message, MessageType, makeRecord, Network, recordToWire } from "@effect-kad/core"
 import { makeSimulation, RpcHandlers, type Simulation } from "@effect-kad/routing"
 import { Chunk, Clock, Context, type Duration, Effect, Either, Layer, Option, Stream } from "effect"
-import { RecordStore, type RecordValidator, Values, valuesLayer } from "../src/values/index.js"
+import { layerValues, RecordStore, type RecordValidator, Values } from "../src/values/index.js"
 import {
   bytes,
   closestNodes,
@@ -16,7 +16,7 @@ import {
 } from "./values-fixtures.js"
 
 const simulation = (size: number, maxRecordAge: Duration.DurationInput = "36 hours") =>
-  makeSimulation({ size }, valuesLayer({ maxRecordAge, validator: testValidator() }))
+  makeSimulation({ size }, layerValues({ maxRecordAge, validator: testValidator() }))
 
 /** A node that is not among the `k` (here 30, to be safe) closest to `key`, so it must search the network. */
 const farFrom = (nodes: ReadonlyArray<ValueNode>, key: Uint8Array, skip = 0): ValueNode => {

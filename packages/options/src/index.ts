@@ -14,9 +14,61 @@
  *
  * @module
  */
-export * from "./addresses.js"
-export * from "./bootstrap-peers.js"
-export * from "./combinators.js"
+export {
+  AddressFilterSchema,
+  addressFilter,
+  effectiveAddressFilter,
+  isLanPrefix,
+  LAN_PROTOCOL_PREFIX,
+  lanDHT
+} from "./addresses.js"
+export { defaultBootstrapPeers } from "./bootstrap-peers.js"
+export {
+  autoRefresh,
+  bootstrapPeers,
+  bootstrapPeersFunc,
+  bucketSize,
+  concurrency,
+  type DHTOption,
+  datastore,
+  dhtMessageRetryBackoffFactor,
+  dhtMessageRetryInitialBackoff,
+  dhtMessageRetryMaxBackoff,
+  dialTimeout,
+  disableAutoRefresh,
+  disableProviders,
+  disableValues,
+  emptyTableWait,
+  enableOptimisticProvide,
+  filterLocalhostInResponses,
+  ipDiversityFilter,
+  isDHTOption,
+  lookupCheckConcurrency,
+  maxDhtMessageRetries,
+  maxRecordAge,
+  maxRoutingTableSize,
+  mode,
+  namespacedValidator,
+  onRequestHook,
+  optimisticProvideJobsPoolSize,
+  peerFilter,
+  protocolPrefix,
+  providerAddrTTL,
+  providerStore,
+  provideValidity,
+  queryDeadline,
+  queryFilter,
+  refreshInterval,
+  reprovideInterval,
+  reprovideStrategy,
+  requestTimeout,
+  resiliency,
+  routingTableFilter,
+  routingTableRefreshPeriod,
+  routingTableRefreshQueryTimeout,
+  validator,
+  withOptions
+} from "./combinators.js"
 export {
   DHTConfig,
   DHTConfigSchema,
@@ -26,8 +78,24 @@ export {
   resolveOptions,
   toInvalidOptionError
 } from "./config.js"
+export { ENV_VARIABLES, optionsFromEnv } from "./env.js"
 export { decodeBootstrapPeer, decodeDurationInput, PeerInfoSchema } from "./fields.js"
-export * from "./metrics.js"
-export * from "./mode.js"
-export * from "./options.js"
-export * from "./service.js"
+export {
+  MetricsPrefixSchema,
+  metricsPrefix
+} from "./metrics.js"
+export {
+  DHTMode,
+  dhtModes,
+  isDHTMode
+} from "./mode.js"
+export type {
+  BootstrapPeerInput,
+  DHTOptions,
+  PeerFilter,
+  PeerInfoInput,
+  ProviderStoreLike,
+  RequestHook,
+  ValidatorInput
+} from "./options.js"
+export { DHTConfigTag } from "./service.js"

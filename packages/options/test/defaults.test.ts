@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { InvalidOptionError } from "@effect-kad/core"
-import { Duration, Effect, Either, Layer, Option } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import {
   bucketSize,
   DHTConfig,
-  DHTConfigService,
+  DHTConfigTag,
   DHTMode,
   dhtMessageRetryBackoffFactor,
   kadProtocol,
@@ -89,7 +89,7 @@ describe("Amino defaults", () => {
   })
 })
 
-describe("DHTConfig.fromOptions and DHTConfigService", () => {
+describe("DHTConfig.fromOptions and DHTConfigTag", () => {
   it.effect("fromOptions resolves as an Effect", () =>
     Effect.gen(function* () {
       const config = yield* DHTConfig.fromOptions([bucketSize(25)])
@@ -108,23 +108,86 @@ describe("DHTConfig.fromOptions and DHTConfigService", () => {
 
   it.effect("the service layer provides the resolved config", () =>
     Effect.gen(function* () {
-      const config = yield* DHTConfigService
+      const config = yield* DHTConfigTag
       expect(config.mode).toBe("server")
       expect(config.bucketSize).toBe(30)
-    }).pipe(Effect.provide(DHTConfigService.layer({ mode: DHTMode.server, bucketSize: 30 })))
+    }).pipe(Effect.provide(DHTConfigTag.layer({ mode: DHTMode.server, bucketSize: 30 })))
   )
 
   it.effect("the default layer provides the Amino defaults", () =>
     Effect.gen(function* () {
-      expect(yield* DHTConfigService).toEqual(DHTConfig.defaults)
-    }).pipe(Effect.provide(DHTConfigService.Default))
+      expect(yield* DHTConfigTag).toEqual(DHTConfig.defaults)
+    }).pipe(Effect.provide(DHTConfigTag.layerDefaults))
   )
 
   it.effect("building the layer from a bad option fails with InvalidOptionError", () =>
     Effect.gen(function* () {
-      const error = yield* Effect.flip(Layer.build(DHTConfigService.layer([bucketSize(-3)])).pipe(Effect.scoped))
+      const error = yield* Effect.flip(Layer.build(DHTConfigTag.layer([bucketSize(-3)])).pipe(Effect.scoped))
       expect(error).toBeInstanceOf(InvalidOptionError)
       expect(error.field).toBe("bucketSize")
+    })
+  )
+})
+
+describe("DHTConfigTag.layerFromEnv", () => {
+  const withEnv = (env: Record<string, string>) =>
+    Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+  const fromEnv = (env: Record<string, string>, input?: Parameters<typeof DHTConfigTag.layerFromEnv>[0]) =>
+    Layer.build(DHTConfigTag.layerFromEnv(input).pipe(Layer.provide(withEnv(env)))).pipe(
+      Effect.map(Context.get(DHTConfigTag)),
+      Effect.scoped
+    )
+
+  it.effect("with no variable set, the options given (or the defaults) stand", () =>
+    Effect.gen(function* () {
+      expect(yield* fromEnv({})).toEqual(DHTConfig.defaults)
+      expect((yield* fromEnv({}, { bucketSize: 12 })).bucketSize).toBe(12)
+    })
+  )
+
+  it.effect("reads each kind of variable, and a set variable wins over the same option in code", () =>
+    Effect.gen(function* () {
+      const config = yield* fromEnv(
+        {
+          KAD_DHT_MODE: "server",
+          KAD_DHT_BUCKET_SIZE: "30",
+          KAD_DHT_AUTO_REFRESH: "false",
+          KAD_DHT_REFRESH_INTERVAL: "5 minutes",
+          KAD_DHT_REQUEST_TIMEOUT: "2500",
+          KAD_DHT_PROTOCOL_PREFIX: "/myapp",
+          KAD_DHT_BOOTSTRAP_PEERS: " /ip4/10.0.0.1/tcp/4001/p2p/12D3KooWLRPJAA5o6Z6hKQs6vK1T3sFrZ3nHnBoQdhWbyhKCmvsE ,"
+        },
+        { bucketSize: 12, concurrency: 7 }
+      )
+      expect(config.mode).toBe("server")
+      expect(config.bucketSize).toBe(30)
+      expect(config.concurrency).toBe(7)
+      expect(config.autoRefresh).toBe(false)
+      expect(Duration.toMillis(config.refreshInterval)).toBe(5 * 60_000)
+      expect(Duration.toMillis(config.requestTimeout)).toBe(2500)
+      expect(DHTConfig.protocol(config)).toBe("/myapp/kad/1.0.0")
+      expect(config.bootstrapPeers.map((peer) => peer.id.toString())).toEqual([
+        "12D3KooWLRPJAA5o6Z6hKQs6vK1T3sFrZ3nHnBoQdhWbyhKCmvsE"
+      ])
+    })
+  )
+
+  it.effect("a value of the wrong type fails the layer with InvalidOptionError naming the option", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(fromEnv({ KAD_DHT_BUCKET_SIZE: "twenty" }))
+      expect(error).toBeInstanceOf(InvalidOptionError)
+      expect((error as InvalidOptionError).field).toBe("bucketSize")
+      const flag = yield* Effect.flip(fromEnv({ KAD_DHT_AUTO_REFRESH: "maybe" }))
+      expect((flag as InvalidOptionError).field).toBe("autoRefresh")
+    })
+  )
+
+  it.effect("a value out of range fails through the options' own validation", () =>
+    Effect.gen(function* () {
+      const mode = yield* Effect.flip(fromEnv({ KAD_DHT_MODE: "sometimes" }))
+      expect((mode as InvalidOptionError).field).toBe("mode")
+      const size = yield* Effect.flip(fromEnv({ KAD_DHT_BUCKET_SIZE: "-3" }))
+      expect((size as InvalidOptionError).field).toBe("bucketSize")
     })
   )
 })

@@ -6,7 +6,7 @@ import { Chunk, Effect, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
-import { ContentRouting, contentRoutingLayer, type ProviderStoreService } from "../src/index.js"
+import { ContentRouting, layerContentRouting, type ProviderStoreService } from "../src/index.js"
 
 type Node = SimulatedNode<ContentRouting | ProviderStoreService>
 
@@ -26,7 +26,7 @@ describe("findProviders is a lazy, cancellable stream", () => {
         let slow = false
         const sim = yield* makeSimulation(
           { size: 60, network: { latencyMillis: (from, to) => (slow ? pairLatency(from, to) : 0) } },
-          contentRoutingLayer()
+          layerContentRouting()
         )
         const nodes: ReadonlyArray<Node> = sim.nodes
         const cid = CID.createV1(raw.code, yield* Effect.promise(async () => sha256.digest(new Uint8Array([1, 2, 3]))))

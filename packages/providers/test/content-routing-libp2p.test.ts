@@ -3,9 +3,9 @@ import { yamux } from "@chainsafe/libp2p-yamux"
 import { describe, expect, it } from "@effect/vitest"
 import { Libp2pNetwork, type Message, MessageType, Network, type PeerInfo, peerInfoToWire } from "@effect-kad/core"
 import {
+  layerPeerRouting,
   type NetworkSizeEstimator,
   PeerRouting,
-  peerRoutingLayer,
   RoutingTable,
   RpcHandlers,
   simulationDefaults
@@ -17,7 +17,7 @@ import { createLibp2p } from "libp2p"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
-import { ContentRouting, contentRoutingLayer, ProviderStoreService } from "../src/index.js"
+import { ContentRouting, layerContentRouting, ProviderStoreService } from "../src/index.js"
 
 type Services =
   | Network
@@ -49,9 +49,9 @@ const makeNode = (serving: boolean): Effect.Effect<RealNode, unknown, Scope.Scop
       ),
       (node) => Effect.promise(async () => node.stop())
     )
-    const layer = contentRoutingLayer().pipe(
+    const layer = layerContentRouting().pipe(
       Layer.provideMerge(
-        peerRoutingLayer({
+        layerPeerRouting({
           ...simulationDefaults,
           filterLocalhostInResponses: false,
           // these tests are about where records go, not about deadlines: a loaded machine that answers

@@ -24,13 +24,8 @@ import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { identity } from "multiformats/hashes/identity"
 import { sha256 } from "multiformats/hashes/sha2"
-import {
-  ContentRouting,
-  contentRoutingLayer,
-  fitProviderPeers,
-  MAX_GET_PROVIDERS_RESPONSE_SIZE,
-  ProviderStoreService
-} from "../src/index.js"
+import { fitProviderPeers, MAX_GET_PROVIDERS_RESPONSE_SIZE } from "../src/content-routing/handlers.js"
+import { ContentRouting, layerContentRouting, ProviderStoreService } from "../src/index.js"
 
 type Node = SimulatedNode<ContentRouting | ProviderStoreService>
 
@@ -78,7 +73,7 @@ describe("content routing on a simulated network of 100 nodes", () => {
     "a provided CID is found with addresses from many nodes, local providers first, each provider once",
     () =>
       Effect.gen(function* () {
-        const sim = yield* makeSimulation({ size: 100 }, contentRoutingLayer())
+        const sim = yield* makeSimulation({ size: 100 }, layerContentRouting())
         const nodes = sim.nodes
         const cid = yield* cidOf("hello providers")
         const key = cid.multihash.bytes
@@ -127,7 +122,7 @@ describe("content routing on a simulated network of 100 nodes", () => {
     "count stops the lookup early; announce: false stays local; invalid input is refused",
     () =>
       Effect.gen(function* () {
-        const sim = yield* makeSimulation({ size: 100 }, contentRoutingLayer())
+        const sim = yield* makeSimulation({ size: 100 }, layerContentRouting())
         const nodes = sim.nodes
         const cid = yield* cidOf("counted")
         const key = cid.multihash.bytes
@@ -212,7 +207,7 @@ describe("content routing on a simulated network of 100 nodes", () => {
 
   it.scoped("ADD_PROVIDER entries naming another peer than the sender are dropped", () =>
     Effect.gen(function* () {
-      const sim = yield* makeSimulation({ size: 10 }, contentRoutingLayer())
+      const sim = yield* makeSimulation({ size: 10 }, layerContentRouting())
       const [sender, receiver, victim] = sim.nodes
       const senderInfo = yield* selfInfo(sender)
       const victimInfo = yield* selfInfo(victim)
@@ -242,7 +237,7 @@ describe("content routing on a simulated network of 100 nodes", () => {
         // through; expired records are not served either way.
         const sim = yield* makeSimulation(
           { size: 30 },
-          contentRoutingLayer({
+          layerContentRouting({
             provideValidity: "48 hours",
             reprovideInterval: "22 hours",
             cleanupInterval: Duration.infinity
@@ -277,7 +272,7 @@ describe("content routing on a simulated network of 100 nodes", () => {
     "GET_PROVIDERS answers stay under the message limit however many providers a key has",
     () =>
       Effect.gen(function* () {
-        const sim = yield* makeSimulation({ size: 8 }, contentRoutingLayer())
+        const sim = yield* makeSimulation({ size: 8 }, layerContentRouting())
         const [asker, server] = sim.nodes
         const key = (yield* cidOf("popular")).multihash.bytes
         const label = "a".repeat(60)

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { makeSimulation } from "@effect-kad/routing"
 import { Chunk, Duration, Effect, Stream } from "effect"
-import { ContentRouting, contentRoutingLayer, namespaceCid } from "../src/index.js"
+import { ContentRouting, layerContentRouting, namespaceCid } from "../src/index.js"
 
 describe("namespace discovery", () => {
   it.effect("a namespace maps to CIDv1 raw over the sha256 of its UTF-8 name", () =>
@@ -21,7 +21,7 @@ describe("namespace discovery", () => {
     "advertise then findPeers finds the advertisers, with the TTL go-libp2p's discovery hands out",
     () =>
       Effect.gen(function* () {
-        const sim = yield* makeSimulation({ size: 50 }, contentRoutingLayer())
+        const sim = yield* makeSimulation({ size: 50 }, layerContentRouting())
         const nodes = sim.nodes
         const advertise = (index: number, ttl?: Duration.DurationInput) =>
           nodes[index]
@@ -69,7 +69,7 @@ describe("namespace discovery", () => {
     Effect.gen(function* () {
       const sim = yield* makeSimulation(
         { size: 4 },
-        contentRoutingLayer({ provideValidity: "1 hour", reprovideInterval: "30 minutes" })
+        layerContentRouting({ provideValidity: "1 hour", reprovideInterval: "30 minutes" })
       )
       const { ttl, peers } = yield* sim.nodes[0].run(Effect.flatMap(ContentRouting, (c) => c.advertise("short")))
       expect(peers).toBe(3)
@@ -80,7 +80,7 @@ describe("namespace discovery", () => {
       expect(error._tag).toBe("InvalidOptionError")
       // a reprovide interval that lets records lapse is refused
       const refused = yield* Effect.flip(
-        makeSimulation({ size: 1 }, contentRoutingLayer({ provideValidity: "1 hour", reprovideInterval: "2 hours" }))
+        makeSimulation({ size: 1 }, layerContentRouting({ provideValidity: "1 hour", reprovideInterval: "2 hours" }))
       )
       expect(refused._tag).toBe("InvalidOptionError")
     })

@@ -6,8 +6,9 @@ import { Chunk, Effect, FastCheck as fc, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
-import { gammaIncReg, gammaIncRegInv } from "../src/content-routing/gamma.js"
-import { ContentRouting, contentRoutingLayer, optimisticThresholds, ProviderStoreService } from "../src/index.js"
+import { ContentRouting, layerContentRouting, ProviderStoreService } from "../src/index.js"
+import { gammaIncReg, gammaIncRegInv } from "../src/internal/content-routing/gamma.js"
+import { optimisticThresholds } from "../src/internal/content-routing/optimistic.js"
 
 type Node = SimulatedNode<ContentRouting | ProviderStoreService>
 
@@ -80,7 +81,7 @@ const latencyNetwork = (size: number) =>
     let slow = false
     const sim = yield* makeSimulation(
       { size, network: { latencyMillis: (from, to) => (slow ? pairLatency(from, to) : 0) } },
-      contentRoutingLayer({ optimisticProvide: true })
+      layerContentRouting({ optimisticProvide: true })
     )
     return { sim, slowDown: () => (slow = true) }
   })

@@ -20,15 +20,14 @@ import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import * as Digest from "multiformats/hashes/digest"
 import { sha256 } from "multiformats/hashes/sha2"
-import { inPrefix, prefixEnd } from "../src/content-routing/regions.js"
 import {
   ContentRouting,
   type ContentRoutingConfig,
-  contentRoutingLayer,
-  keyspaceFraction,
+  layerContentRouting,
   type ProvideManyProgress,
   ProviderStoreService
 } from "../src/index.js"
+import { inPrefix, keyspaceFraction, prefixEnd } from "../src/internal/content-routing/regions.js"
 
 type Node = SimulatedNode<ContentRouting | ProviderStoreService>
 
@@ -129,7 +128,7 @@ describe("sweeping reprovide on a simulated network", () => {
       Effect.gen(function* () {
         const sim = yield* makeSimulation(
           { size: 60, join: "filled-tables" },
-          contentRoutingLayer({ reprovideInterval: Duration.infinity, cleanupInterval: Duration.infinity })
+          layerContentRouting({ reprovideInterval: Duration.infinity, cleanupInterval: Duration.infinity })
         )
         const nodes = sim.nodes
         const runtime = yield* Effect.runtime<never>()
@@ -183,7 +182,7 @@ describe("sweeping reprovide on a simulated network", () => {
       Effect.gen(function* () {
         const sim = yield* makeSimulation(
           { size: 30, join: "filled-tables" },
-          contentRoutingLayer({ ...timing, cleanupInterval: Duration.infinity })
+          layerContentRouting({ ...timing, cleanupInterval: Duration.infinity })
         )
         const [provider, , seeker] = sim.nodes
         const datastore = new MemoryDatastore()
@@ -251,7 +250,7 @@ describe("sweeping reprovide on a simulated network", () => {
       Effect.gen(function* () {
         const sim = yield* makeSimulation(
           { size: 100, join: "filled-tables" },
-          contentRoutingLayer({ ...timing, cleanupInterval: Duration.infinity })
+          layerContentRouting({ ...timing, cleanupInterval: Duration.infinity })
         )
         const provider = sim.nodes[0]
         const datastore = new MemoryDatastore()
@@ -305,7 +304,7 @@ describe("sweeping reprovide on a simulated network", () => {
       Effect.gen(function* () {
         const sim = yield* makeSimulation(
           { size: 30, join: "filled-tables" },
-          contentRoutingLayer({ ...timing, reprovideStrategy: "classic", cleanupInterval: Duration.infinity })
+          layerContentRouting({ ...timing, reprovideStrategy: "classic", cleanupInterval: Duration.infinity })
         )
         const provider = sim.nodes[0]
         const cids = yield* cidsOf(3, "classic")

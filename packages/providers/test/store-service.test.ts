@@ -94,7 +94,7 @@ describe("ProviderStoreService", () => {
 
   it.scoped("expires entries on the Effect clock and frees them in the periodic cleanup", () =>
     Effect.gen(function* () {
-      const service = yield* serviceOf(ProviderStoreService.memory())
+      const service = yield* serviceOf(ProviderStoreService.layerMemory())
       yield* service.addProvider(key, { id: peer, multiaddrs: [addr] })
       const fresh = yield* service.getProviders(key)
       expect(fresh.map((p) => p.multiaddrs.map(String))).toEqual([[addr.toString()]])
@@ -114,7 +114,7 @@ describe("ProviderStoreService", () => {
   it.scoped("builds a datastore-backed service on the Effect clock", () =>
     Effect.gen(function* () {
       const datastore = new MemoryDatastore()
-      const service = yield* serviceOf(ProviderStoreService.datastore(datastore, { provideValidity: "1 hour" }))
+      const service = yield* serviceOf(ProviderStoreService.layerDatastore(datastore, { provideValidity: "1 hour" }))
       yield* service.addProvider(key, { id: peer, multiaddrs: [addr] })
       expect((yield* service.getProviders(key)).map((p) => p.id.toString())).toEqual([peer.toString()])
       yield* advance("1 hour")
@@ -132,11 +132,11 @@ describe("ProviderStoreService", () => {
         ProviderStoreService
       )
       const created = Context.get(
-        yield* Layer.buildWithScope(ProviderStoreService.memory(), scope),
+        yield* Layer.buildWithScope(ProviderStoreService.layerMemory(), scope),
         ProviderStoreService
       )
       const datastoreBacked = Context.get(
-        yield* Layer.buildWithScope(ProviderStoreService.datastore(new MemoryDatastore()), scope),
+        yield* Layer.buildWithScope(ProviderStoreService.layerDatastore(new MemoryDatastore()), scope),
         ProviderStoreService
       )
       yield* Scope.close(scope, Exit.void)
@@ -172,7 +172,7 @@ describe("ProviderStoreService", () => {
 
   it.scoped("surfaces typed errors", () =>
     Effect.gen(function* () {
-      const service = yield* serviceOf(ProviderStoreService.memory())
+      const service = yield* serviceOf(ProviderStoreService.layerMemory())
       const badKey = yield* Effect.flip(service.getProviders(new Uint8Array(81)))
       expect(badKey).toBeInstanceOf(InvalidKeyError)
       const badLimit = yield* Effect.flip(service.getProviders(key, { limit: -2 }))
@@ -206,10 +206,10 @@ describe("ProviderStoreService", () => {
       )
       expect(badInterval).toBeInstanceOf(InvalidOptionError)
       expect(badInterval.field).toBe("cleanupIntervalMillis")
-      const badBound = yield* Effect.flip(serviceOf(ProviderStoreService.memory({ maxKeys: 0 })))
+      const badBound = yield* Effect.flip(serviceOf(ProviderStoreService.layerMemory({ maxKeys: 0 })))
       expect(badBound.field).toBe("maxKeys")
       const badTtl = yield* Effect.flip(
-        serviceOf(ProviderStoreService.datastore(new MemoryDatastore(), { providerAddrTTL: -1 }))
+        serviceOf(ProviderStoreService.layerDatastore(new MemoryDatastore(), { providerAddrTTL: -1 }))
       )
       expect(badTtl.field).toBe("providerAddrTTL")
     })

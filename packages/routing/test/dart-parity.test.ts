@@ -13,9 +13,9 @@ import { Chunk, Context, Effect, Layer, Stream } from "effect"
 import {
   type BucketInfo,
   generatePeerIds,
+  layerPeerRouting,
   makeSimulation,
   PeerRouting,
-  peerRoutingLayer,
   RefreshManager,
   RoutingTable,
   simulationDefaults
@@ -79,7 +79,7 @@ describe("no self-dial", () => {
     Effect.gen(function* () {
       const sim = yield* makeSimulation({ size: 5 })
       const [id] = yield* generatePeerIds(1)
-      const base = yield* Layer.build(peerRoutingLayer(simulationDefaults).pipe(Layer.provideMerge(sim.hub.layer(id))))
+      const base = yield* Layer.build(layerPeerRouting(simulationDefaults).pipe(Layer.provideMerge(sim.hub.layer(id))))
       const contact = yield* sim.nodes[0].run(Effect.flatMap(Network, (n) => n.selfInfo))
       const self = yield* Effect.provide(
         Effect.flatMap(Network, (n) => n.selfInfo),
@@ -103,7 +103,7 @@ describe("the refresh gap rule", () => {
     Effect.gen(function* () {
       const hub = new MemoryNetworkHub()
       const [id] = yield* generatePeerIds(1)
-      const base = yield* Layer.build(peerRoutingLayer(simulationDefaults).pipe(Layer.provideMerge(hub.layer(id))))
+      const base = yield* Layer.build(layerPeerRouting(simulationDefaults).pipe(Layer.provideMerge(hub.layer(id))))
       const table = Context.get(base, RoutingTable)
       const local = kadIdOfPeer(id)
       // a table with 14 buckets in use whose bucket 3 stays empty

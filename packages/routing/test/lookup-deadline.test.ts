@@ -13,7 +13,8 @@ import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
 import { Chunk, Effect, Exit, Fiber, Option, Scope, Stream, TestClock } from "effect"
 import { makeSimulation, PeerRouting } from "../src/index.js"
-import { type QueryOutcome, ResponseTimes, runLookup } from "../src/lookup/index.js"
+import { ResponseTimes } from "../src/lookup/deadline.js"
+import { type QueryOutcome, runLookup } from "../src/lookup/lookup.js"
 
 const newPeerIds = (n: number) =>
   Effect.promise(async () => {

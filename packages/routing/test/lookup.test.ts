@@ -16,7 +16,8 @@ import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
 import { Chunk, Effect, Exit, Scope, Stream } from "effect"
-import { findNodeQuery, type LookupEvent, lookupStream, runLookup } from "../src/lookup/index.js"
+import { findNodeQuery } from "../src/lookup/find-node.js"
+import { type LookupEvent, lookupStream, runLookup } from "../src/lookup/lookup.js"
 
 const K = 20
 

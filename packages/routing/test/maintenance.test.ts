@@ -3,8 +3,8 @@ import { MemoryNetworkHub, MessageType, Network } from "@effect-kad/core"
 import { Effect, Layer } from "effect"
 import {
   generatePeerIds,
+  layerPeerRouting,
   PeerRouting,
-  peerRoutingLayer,
   RoutingTable,
   RpcHandlers,
   simulationDefaults
@@ -14,7 +14,7 @@ import {
 const node = (hub: MemoryNetworkHub, lookupCheckConcurrency: number, answers = true) =>
   Effect.gen(function* () {
     const [id] = yield* generatePeerIds(1)
-    const layer = peerRoutingLayer({ ...simulationDefaults, lookupCheckConcurrency, requestTimeoutMillis: 300 }).pipe(
+    const layer = layerPeerRouting({ ...simulationDefaults, lookupCheckConcurrency, requestTimeoutMillis: 300 }).pipe(
       Layer.provideMerge(hub.layer(id))
     )
     const context = yield* Layer.build(layer)
@@ -64,7 +64,7 @@ describe("routing table maintenance", () => {
       const [id] = yield* generatePeerIds(1)
       let probes = 0
       const server = yield* Layer.build(
-        peerRoutingLayer({ ...simulationDefaults, requestTimeoutMillis: 300 }).pipe(Layer.provideMerge(hub.layer(id)))
+        layerPeerRouting({ ...simulationDefaults, requestTimeoutMillis: 300 }).pipe(Layer.provideMerge(hub.layer(id)))
       )
       yield* Effect.provide(
         Effect.gen(function* () {

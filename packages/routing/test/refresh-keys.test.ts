@@ -3,7 +3,7 @@ import { asKadId, commonPrefixLength, kadIdOfKey } from "@effect-kad/core"
 import { peerIdFromMultihash } from "@libp2p/peer-id"
 import { Cause, Effect, Exit, FastCheck as fc } from "effect"
 import * as Digest from "multiformats/hashes/digest"
-import { MAX_CPL_FOR_REFRESH, randomKeyForCpl, sampleKeyForCpl } from "../src/index.js"
+import { MAX_CPL_FOR_REFRESH, randomKeyForCpl, sampleKeyForCpl } from "../src/internal/refresh/keys.js"
 
 const kadId = fc.uint8Array({ minLength: 32, maxLength: 32 }).map(asKadId)
 

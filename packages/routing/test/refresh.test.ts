@@ -4,10 +4,10 @@ import type { PeerId } from "@libp2p/interface"
 import { Context, Effect, Fiber, Layer, Option, type Scope, Stream, TestClock } from "effect"
 import {
   generatePeerIds,
+  layerPeerRouting,
   makeSimulation,
   PeerRouting,
   type PeerRoutingShape,
-  peerRoutingLayer,
   type RefreshConfig,
   RefreshManager,
   type RefreshManagerShape,
@@ -36,7 +36,7 @@ const withRefresh = (
 const newcomer = <R>(sim: Simulation<R>, config: RefreshConfig) =>
   Effect.gen(function* () {
     const [id] = yield* generatePeerIds(1)
-    const base = yield* Layer.build(peerRoutingLayer(simulationDefaults).pipe(Layer.provideMerge(sim.hub.layer(id))))
+    const base = yield* Layer.build(layerPeerRouting(simulationDefaults).pipe(Layer.provideMerge(sim.hub.layer(id))))
     return { id, context: yield* withRefresh(base, config) }
   })
 

@@ -8,9 +8,9 @@ import {
   kadIdOfPeer
 } from "@effect-kad/core"
 import { Effect, FastCheck as fc } from "effect"
+import { pickBucketMembers } from "../src/internal/simulation/filled-tables.js"
 import { PeerRouting } from "../src/peer-routing/peer-routing.js"
 import { RoutingTable } from "../src/routing-table/routing-table.js"
-import { pickBucketMembers } from "../src/simulation/filled-tables.js"
 import { makeSimulation } from "../src/simulation/simulation.js"
 
 const K = 20

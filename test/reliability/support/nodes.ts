@@ -10,8 +10,8 @@ import {
   type NamespacedValidator,
   type Validator
 } from "@effect-kad/core"
-import { RecordStore, type RecordValidator, type Values, valuesLayer } from "@effect-kad/dht"
-import { type ContentRouting, contentRoutingLayer, type ProviderStoreService } from "@effect-kad/providers"
+import { layerValues, RecordStore, type RecordValidator, type Values } from "@effect-kad/dht"
+import { type ContentRouting, layerContentRouting, type ProviderStoreService } from "@effect-kad/providers"
 import { makeSimulation, type SimulationConfig } from "@effect-kad/routing"
 import { type Duration, Effect, HashMap, Layer, List, Logger, LogLevel } from "effect"
 
@@ -53,8 +53,8 @@ export interface FullSimulationConfig extends Partial<Omit<SimulationConfig, "si
 /** Values and providers on every node of a simulation. */
 export const fullNodeLayer = (maxRecordAge: Duration.DurationInput = "36 hours") =>
   Layer.merge(
-    valuesLayer({ maxRecordAge, validator: reliabilityValidator(), cleanupInterval: "1 hour" }),
-    contentRoutingLayer({ cleanupInterval: "1 hour" })
+    layerValues({ maxRecordAge, validator: reliabilityValidator(), cleanupInterval: "1 hour" }),
+    layerContentRouting({ cleanupInterval: "1 hour" })
   )
 
 /** A simulated network whose every node stores values and provider records. */

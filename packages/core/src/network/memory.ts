@@ -12,6 +12,7 @@
 import type { PeerId } from "@libp2p/interface"
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr"
 import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import * as Random from "effect/Random"
@@ -49,6 +50,8 @@ interface SimNode {
   readonly key: string
   readonly addrs: ReadonlyArray<Multiaddr>
   handler: RequestHandler | undefined
+  /** Runs the handling of a one-way message in the fibers of the node's `serve` scope. */
+  runInbound: ((effect: Effect.Effect<void>) => unknown) | undefined
   alive: boolean
   behaviour: AnswerBehaviour
   readonly peerStore: Map<string, { readonly id: PeerId; readonly addrs: Array<Multiaddr> }>
@@ -140,6 +143,7 @@ export class MemoryNetworkHub {
           key,
           addrs: addrs ?? [multiaddr(`/memory/${this.nextAddress++}`)],
           handler: undefined,
+          runInbound: undefined,
           alive: true,
           behaviour: { _tag: "normal" },
           peerStore: new Map(),
@@ -294,31 +298,38 @@ export class MemoryNetworkHub {
           const to = yield* hub.reach(node, peer)
           yield* hub.connectNodes(node, to)
           const handler = to.handler
-          if (handler === undefined) {
+          const runInbound = to.runInbound
+          if (handler === undefined || runInbound === undefined) {
             return yield* new TransientNetworkError({ peer: to.key, reason: "protocol not supported" })
           }
           hub.stats.oneWay++
           const delivered = yield* Effect.mapError(hub.transmit(node, to, message), (e) => toRemote(e, to.key))
           if (delivered === "lost" || to.behaviour._tag === "silent") return
-          // the receiver processes it on its own time; the sender does not wait
-          yield* Effect.forkDaemon(Effect.ignore(handler(node.id, delivered)))
+          // the receiver processes it on its own time, until it stops serving; the sender does not wait
+          runInbound(Effect.ignore(handler(node.id, delivered)))
         }),
         options
       )
 
     const serve: NetworkShape["serve"] = (handler) =>
-      Effect.acquireRelease(
-        Effect.suspend(() => {
-          node.handler = handler
-          // peers connected to us now see a DHT server, as identify-push would tell them
-          return hub.tellConnected(node, { _tag: "DhtServerSeen", peer: hub.infoOf(node) })
-        }),
-        () =>
+      Effect.gen(function* () {
+        // one-way messages are handled in fibers of this scope, as a libp2p server's streams are: stopping ends them
+        const runInbound = yield* FiberSet.makeRuntime<never, void, never>()
+        yield* Effect.acquireRelease(
           Effect.suspend(() => {
-            node.handler = undefined
-            return hub.tellConnected(node, { _tag: "DhtServerGone", peer: node.id })
-          })
-      )
+            node.handler = handler
+            node.runInbound = runInbound
+            // peers connected to us now see a DHT server, as identify-push would tell them
+            return hub.tellConnected(node, { _tag: "DhtServerSeen", peer: hub.infoOf(node) })
+          }),
+          () =>
+            Effect.suspend(() => {
+              node.handler = undefined
+              node.runInbound = undefined
+              return hub.tellConnected(node, { _tag: "DhtServerGone", peer: node.id })
+            })
+        )
+      })
 
     return {
       self: node.id,

@@ -18,7 +18,7 @@ import { concat as uint8ArrayConcat } from "uint8arrays/concat"
 import { equals as uint8ArrayEquals } from "uint8arrays/equals"
 import { fromString as uint8ArrayFromString } from "uint8arrays/from-string"
 import { InvalidRecordError } from "../errors.js"
-import { IpnsEntry } from "./ipns-entry.js"
+import { IpnsEntry } from "./ipns-entry.generated.js"
 import type { Validator } from "./validator.js"
 
 /** The bytes every IPNS record key starts with. */

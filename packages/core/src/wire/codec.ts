@@ -7,9 +7,9 @@
  */
 import * as Either from "effect/Either"
 import { DecodeError } from "../errors.js"
-import { Message } from "./message.js"
+import { Message } from "./message.generated.js"
 
-export { Message, Record as WireRecord } from "./message.js"
+export { Message, Record as WireRecord } from "./message.generated.js"
 
 /** The protocol identifier of the public libp2p Kademlia DHT. */
 export const DEFAULT_PROTOCOL = "/ipfs/kad/1.0.0"

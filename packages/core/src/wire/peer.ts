@@ -8,7 +8,7 @@ import type { PeerId } from "@libp2p/interface"
 import { peerIdFromMultihash } from "@libp2p/peer-id"
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr"
 import * as Digest from "multiformats/hashes/digest"
-import { Message } from "./message.js"
+import { Message } from "./message.generated.js"
 
 /** A peer and the addresses it can be reached at (the guide's `AddrInfo`). */
 export interface PeerInfo {

@@ -59,7 +59,7 @@ const decodePeers = (saved: typeof SavedTable.Type): Array<PeerInfo> => {
  *
  * @example
  * ```ts
- * const warm = TablePersistence.layer(datastore).pipe(Layer.provide(peerRoutingLayer(config)))
+ * const warm = TablePersistence.layer(datastore).pipe(Layer.provide(layerPeerRouting(config)))
  * ```
  */
 export const layer = (

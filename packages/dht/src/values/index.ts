@@ -4,10 +4,17 @@
  *
  * @module
  */
+
+export * from "../internal/values/handlers.js"
+export {
+  bytesEqual,
+  type CheckedRecord,
+  checkRemoteRecord,
+  type StoreOutcome,
+  storeIfBetter
+} from "../internal/values/records.js"
 export * from "./errors.js"
-export * from "./handlers.js"
 export * from "./layer.js"
 export * from "./record-store.js"
-export { bytesEqual, type CheckedRecord, checkRemoteRecord, type StoreOutcome, storeIfBetter } from "./records.js"
 export * from "./validator.js"
 export * from "./values.js"

@@ -9,12 +9,12 @@ import type { PeerRouting, RpcHandlers } from "@effect-kad/routing"
 import type * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import type { Datastore } from "interface-datastore"
-import { ValueHandlers } from "./handlers.js"
+import { layerValueHandlers } from "../internal/values/handlers.js"
 import { RecordStore } from "./record-store.js"
 import { RecordValidator } from "./validator.js"
 import { Values } from "./values.js"
 
-/** Settings of {@link valuesLayer}. */
+/** Settings of {@link layerValues}. */
 export interface ValuesConfig {
   /** Stored records received longer ago than this are treated as absent and deleted (go's `MaxRecordAge`, 36 h). */
   readonly maxRecordAge: Duration.DurationInput
@@ -32,21 +32,21 @@ export interface ValuesConfig {
 
 /**
  * Everything value storage needs on top of peer routing: provide it with
- * `PeerRouting`, `RpcHandlers` and `Network` (as `peerRoutingLayer` over a
+ * `PeerRouting`, `RpcHandlers` and `Network` (as `layerPeerRouting` over a
  * network does) and it registers the PUT_VALUE / GET_VALUE handlers.
  *
  * @example
  * ```ts
- * const sim = yield* makeSimulation({ size: 100 }, valuesLayer({ maxRecordAge: "36 hours", validator }))
+ * const sim = yield* makeSimulation({ size: 100 }, layerValues({ maxRecordAge: "36 hours", validator }))
  * const value = yield* sim.nodes[3].run(Effect.flatMap(Values, (v) => v.getValue(key)))
  * ```
  */
-export const valuesLayer = (
+export const layerValues = (
   config: ValuesConfig
 ): Layer.Layer<RecordValidator | RecordStore | Values, InvalidOptionError, PeerRouting | RpcHandlers | Network> => {
   const base = Layer.merge(
     config.validator === undefined
-      ? RecordValidator.Default
+      ? RecordValidator.layerDefaults
       : RecordValidator.layer(withDefaultNamespaces(config.validator)),
     RecordStore.layer({
       maxRecordAge: config.maxRecordAge,
@@ -54,5 +54,5 @@ export const valuesLayer = (
       cleanupInterval: config.cleanupInterval
     })
   )
-  return Layer.merge(Values.layer, ValueHandlers).pipe(Layer.provideMerge(base))
+  return Layer.merge(Values.layer, layerValueHandlers).pipe(Layer.provideMerge(base))
 }

@@ -29,5 +29,5 @@ export class RecordValidator extends Context.Tag("@effect-kad/dht/RecordValidato
    * The public DHT's validators: `/pk/` and `/ipns/`. Built per layer, so
    * namespaces one node adds to its instance stay with that node.
    */
-  static readonly Default: Layer.Layer<RecordValidator> = Layer.sync(RecordValidator, defaultValidator)
+  static readonly layerDefaults: Layer.Layer<RecordValidator> = Layer.sync(RecordValidator, defaultValidator)
 }

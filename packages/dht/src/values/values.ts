@@ -38,9 +38,9 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import { bytesEqual, type CheckedRecord, checkRemoteRecord, storeIfBetter } from "../internal/values/records.js"
 import { type RecordStoreError, ReplicationError } from "./errors.js"
 import { RecordStore } from "./record-store.js"
-import { bytesEqual, type CheckedRecord, checkRemoteRecord, storeIfBetter } from "./records.js"
 import { RecordValidator } from "./validator.js"
 
 /** Options of {@link ValuesShape.putValue}. */

@@ -30,13 +30,15 @@ import * as Stream from "effect/Stream"
 import type { Datastore } from "interface-datastore"
 import type { CID } from "multiformats/cid"
 import { toString as uint8ArrayToString } from "uint8arrays/to-string"
-import type { ProviderStoreError } from "../store/errors.js"
-import { DEFAULT_PROVIDE_VALIDITY_MILLIS, validateProviderKey } from "../store/provider-store.js"
-import { type ProviderStoreFailure, ProviderStoreService } from "../store/service.js"
-import { type FinderEnv, providersOf } from "./find-providers.js"
-import { namespaceCid } from "./namespace.js"
-import { addProviderMessage, classicProvide, type JobsPool, optimisticProvide, type ProvideEnv } from "./optimistic.js"
-import { type ProvidedKey, ProvidedKeys } from "./provided-keys.js"
+import { type FinderEnv, providersOf } from "../internal/content-routing/find-providers.js"
+import {
+  addProviderMessage,
+  classicProvide,
+  type JobsPool,
+  optimisticProvide,
+  type ProvideEnv
+} from "../internal/content-routing/optimistic.js"
+import { type ProvidedKey, ProvidedKeys } from "../internal/content-routing/provided-keys.js"
 import {
   makeCounters,
   type ProvideManyProgress,
@@ -46,7 +48,11 @@ import {
   type SweepEnv,
   startSweeps,
   sweepEntries
-} from "./sweep.js"
+} from "../internal/content-routing/sweep.js"
+import type { ProviderStoreError } from "../store/errors.js"
+import { DEFAULT_PROVIDE_VALIDITY_MILLIS, validateProviderKey } from "../store/provider-store.js"
+import { type ProviderStoreFailure, ProviderStoreService } from "../store/service.js"
+import { namespaceCid } from "./namespace.js"
 
 /** Default {@link ContentRoutingConfig.reprovideInterval}: 22 hours, the IPFS republish interval. */
 export const DEFAULT_REPROVIDE_INTERVAL_MILLIS = 22 * 60 * 60 * 1000

@@ -174,14 +174,14 @@ export const handleGetProviders = (from: PeerId, request: Message) =>
  *
  * @example
  * ```ts
- * const node = ProviderHandlers.pipe(
- *   Layer.provide(ProviderStoreService.memory()),
- *   Layer.provideMerge(peerRoutingLayer(config)),
+ * const node = layerProviderHandlers.pipe(
+ *   Layer.provide(ProviderStoreService.layerMemory()),
+ *   Layer.provideMerge(layerPeerRouting(config)),
  *   Layer.provideMerge(networkLayer)
  * )
  * ```
  */
-export const ProviderHandlers = RpcHandlers.register<ProviderStoreService | PeerRouting | Network>({
+export const layerProviderHandlers = RpcHandlers.register<ProviderStoreService | PeerRouting | Network>({
   [MessageType.ADD_PROVIDER]: handleAddProvider,
   [MessageType.GET_PROVIDERS]: handleGetProviders
 })

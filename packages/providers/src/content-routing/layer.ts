@@ -13,9 +13,9 @@ import * as Option from "effect/Option"
 import type { ProviderStore } from "../store/provider-store.js"
 import { DEFAULT_PROVIDER_CLEANUP_INTERVAL_MILLIS, ProviderStoreService } from "../store/service.js"
 import { ContentRouting, type ContentRoutingConfig } from "./content-routing.js"
-import { ProviderHandlers } from "./handlers.js"
+import { layerProviderHandlers } from "./handlers.js"
 
-/** Settings of {@link contentRoutingLayer}. */
+/** Settings of {@link layerContentRouting}. */
 export interface ContentRoutingLayerConfig extends ContentRoutingConfig {
   /**
    * How long a provider's addresses are handed out after it announced
@@ -48,17 +48,17 @@ const cleanupMillis = (input: Duration.DurationInput | undefined): Effect.Effect
  *
  * @example
  * ```ts
- * const sim = yield* makeSimulation({ size: 100 }, contentRoutingLayer({ reprovideInterval: "22 hours" }))
+ * const sim = yield* makeSimulation({ size: 100 }, layerContentRouting({ reprovideInterval: "22 hours" }))
  * yield* sim.nodes[0].run(Effect.flatMap(ContentRouting, (c) => c.provide(cid)))
  * ```
  */
-export const contentRoutingLayer = (
+export const layerContentRouting = (
   config: ContentRoutingLayerConfig = {}
 ): Layer.Layer<ProviderStoreService | ContentRouting, InvalidOptionError, PeerRouting | RpcHandlers | Network> => {
   const store = Layer.unwrapEffect(
     Effect.map(cleanupMillis(config.cleanupInterval), (cleanupIntervalMillis) =>
       config.providerStore === undefined
-        ? ProviderStoreService.memory({
+        ? ProviderStoreService.layerMemory({
             provideValidity: config.provideValidity,
             providerAddrTTL: config.providerAddrTTL,
             cleanupIntervalMillis
@@ -66,5 +66,5 @@ export const contentRoutingLayer = (
         : ProviderStoreService.layer(config.providerStore, { cleanupIntervalMillis })
     )
   )
-  return Layer.mergeAll(ContentRouting.layer(config), ProviderHandlers).pipe(Layer.provideMerge(store))
+  return Layer.mergeAll(ContentRouting.layer(config), layerProviderHandlers).pipe(Layer.provideMerge(store))
 }

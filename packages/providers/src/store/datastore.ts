@@ -10,7 +10,6 @@ import { type Multiaddr, multiaddr } from "@multiformats/multiaddr"
 import { type Datastore, Key } from "interface-datastore"
 import { base32 } from "multiformats/bases/base32"
 import * as Digest from "multiformats/hashes/digest"
-import { ProviderStoreError } from "./errors.js"
 import {
   assertProviderKey,
   currentMillis,
@@ -23,7 +22,8 @@ import {
   type StoredProvider,
   selectProviders,
   type Timing
-} from "./internal.js"
+} from "../internal/store/entries.js"
+import { ProviderStoreError } from "./errors.js"
 import { ProviderEntry } from "./provider-entry.generated.js"
 import type { GetProvidersOptions, ProviderStore, ProviderStoreOptions } from "./provider-store.js"
 

@@ -16,7 +16,7 @@ import {
   type StoredProvider,
   selectProviders,
   type Timing
-} from "./internal.js"
+} from "../internal/store/entries.js"
 import type { GetProvidersOptions, ProviderStore, ProviderStoreOptions } from "./provider-store.js"
 
 /** Default {@link MemoryProviderStoreOptions.maxKeys}. */

@@ -150,7 +150,7 @@ const owned = (
  *   yield* providers.addProvider(cid.multihash.bytes, { id: peerId, multiaddrs })
  *   return yield* providers.getProviders(cid.multihash.bytes, { limit: 20 })
  * })
- * program.pipe(Effect.provide(ProviderStoreService.memory()), Effect.runPromise)
+ * program.pipe(Effect.provide(ProviderStoreService.layerMemory()), Effect.runPromise)
  * ```
  */
 export class ProviderStoreService extends Context.Tag("@effect-kad/providers/ProviderStore")<
@@ -184,7 +184,7 @@ export class ProviderStoreService extends Context.Tag("@effect-kad/providers/Pro
    * A layer with its own {@link MemoryProviderStore}, closed when the layer is
    * released. Without `now` the store reads the Effect `Clock`.
    */
-  static memory(
+  static layerMemory(
     options?: MemoryProviderStoreOptions & ProviderStoreLayerOptions
   ): Layer.Layer<ProviderStoreService, InvalidOptionError> {
     return Layer.scoped(
@@ -201,7 +201,7 @@ export class ProviderStoreService extends Context.Tag("@effect-kad/providers/Pro
    * the caller opened, is left for the caller to close. Without `now` the
    * store reads the Effect `Clock`.
    */
-  static datastore(
+  static layerDatastore(
     datastore: Datastore,
     options?: DatastoreProviderStoreOptions & ProviderStoreLayerOptions
   ): Layer.Layer<ProviderStoreService, InvalidOptionError> {

@@ -59,7 +59,7 @@ export const handlePing = (_from: PeerId, request: Message) =>
   Effect.succeed<Message>({ type: MessageType.PING, closerPeers: [], providerPeers: [], key: request.key })
 
 /** Registers FIND_NODE and PING with the node's {@link RpcHandlers}. */
-export const PeerRoutingHandlers = RpcHandlers.register({
+export const layerPeerRoutingHandlers = RpcHandlers.register({
   [MessageType.FIND_NODE]: handleFindNode,
   [MessageType.PING]: handlePing
 })

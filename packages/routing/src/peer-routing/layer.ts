@@ -13,13 +13,13 @@ import * as Layer from "effect/Layer"
 import { NetworkSizeEstimator } from "../netsize/netsize.js"
 import type { DiversityConfig } from "../routing-table/config.js"
 import { RoutingTable } from "../routing-table/routing-table.js"
-import { PeerRoutingHandlers } from "./handlers.js"
+import { layerPeerRoutingHandlers } from "./handlers.js"
 import { lookupCheck } from "./lookup-check.js"
-import { routingTableMaintenance } from "./maintenance.js"
+import { layerRoutingTableMaintenance } from "./maintenance.js"
 import { PeerRouting, type PeerRoutingConfig } from "./peer-routing.js"
 import { RpcHandlers } from "./rpc.js"
 
-/** Settings of {@link peerRoutingLayer}. */
+/** Settings of {@link layerPeerRouting}. */
 export interface PeerRoutingLayerConfig extends PeerRoutingConfig {
   readonly maxRoutingTableSize?: number
   readonly diversity?: DiversityConfig
@@ -41,10 +41,10 @@ export interface PeerRoutingLayerConfig extends PeerRoutingConfig {
  *
  * @example
  * ```ts
- * const node = peerRoutingLayer(config).pipe(Layer.provide(hub.layer(peerId)))
+ * const node = layerPeerRouting(config).pipe(Layer.provide(hub.layer(peerId)))
  * ```
  */
-export const peerRoutingLayer = (
+export const layerPeerRouting = (
   config: PeerRoutingLayerConfig
 ): Layer.Layer<RoutingTable | NetworkSizeEstimator | PeerRouting | RpcHandlers, InvalidOptionError, Network> => {
   const table = Layer.unwrapEffect(
@@ -71,9 +71,9 @@ export const peerRoutingLayer = (
         : RpcHandlers.layerWithout(config.disabledMessageTypes)
     )
   )
-  const maintenance = routingTableMaintenance({
+  const maintenance = layerRoutingTableMaintenance({
     lookupCheckConcurrency: config.lookupCheckConcurrency ?? 0,
     lookupCheckTimeoutMillis: config.livenessTimeoutMillis ?? config.requestTimeoutMillis
   })
-  return Layer.mergeAll(PeerRoutingHandlers, maintenance).pipe(Layer.provideMerge(core))
+  return Layer.mergeAll(layerPeerRoutingHandlers, maintenance).pipe(Layer.provideMerge(core))
 }

@@ -87,4 +87,5 @@ export const maintainRoutingTable = (config: MaintenanceConfig) =>
   })
 
 /** {@link maintainRoutingTable} as a layer. */
-export const routingTableMaintenance = (config: MaintenanceConfig) => Layer.scopedDiscard(maintainRoutingTable(config))
+export const layerRoutingTableMaintenance = (config: MaintenanceConfig) =>
+  Layer.scopedDiscard(maintainRoutingTable(config))

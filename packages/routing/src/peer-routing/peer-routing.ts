@@ -10,8 +10,6 @@
 import {
   type AddressFilter,
   commonPrefixLength,
-  DECODE_LIMITS,
-  isLoopbackAddress,
   type KadId,
   kadIdOfKey,
   keepAllAddresses,
@@ -19,13 +17,10 @@ import {
   MessageType,
   Network,
   type PeerInfo,
-  peerInfoFromWire,
-  peerInfoToWire,
   type RetryPolicy,
   withRetry
 } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
-import type { Multiaddr } from "@multiformats/multiaddr"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -35,6 +30,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { RecentFailures } from "../internal/peer-routing/recent-failures.js"
+import { dropLoopback, responsePeers } from "../internal/peer-routing/response-peers.js"
 import { defaultQueryDeadline, type QueryDeadlineConfig, ResponseTimes } from "../lookup/deadline.js"
 import {
   type LookupEvent,
@@ -185,49 +182,8 @@ export class PeerRouting extends Context.Tag("@effect-kad/routing/PeerRouting")<
   static readonly layer = (config: PeerRoutingConfig) => Layer.scoped(PeerRouting, makePeerRouting(config))
 }
 
-const dropLoopback: AddressFilter = (addrs) => addrs.filter((addr) => !isLoopbackAddress(addr))
-
 /** Lookups are seeded with this many times `k` of the table's closest peers (see `nearestInfos`). */
 const SEED_DEPTH = 2
-
-/** How long a peer whose query failed is not waited for by lookups. */
-const FAILED_RECENTLY_MILLIS = 10 * 60 * 1000
-
-/** Most peers remembered as failed; the oldest is forgotten first. */
-const FAILED_RECENTLY_LIMIT = 4096
-
-/**
- * Peers whose lookup query failed (a timeout, a refused dial) in the last
- * ten minutes. The public network keeps naming silent peers in its
- * answers; remembering them keeps every lookup from waiting out the same
- * ones again. Bounded, insertion-ordered.
- */
-class RecentFailures {
-  private readonly until = new Map<string, number>()
-
-  add(peer: PeerId): void {
-    const key = peer.toString()
-    this.until.delete(key)
-    this.until.set(key, Date.now() + FAILED_RECENTLY_MILLIS)
-    if (this.until.size > FAILED_RECENTLY_LIMIT) {
-      const oldest = this.until.keys().next()
-      if (oldest.done !== true) this.until.delete(oldest.value)
-    }
-  }
-
-  delete(peer: PeerId): void {
-    this.until.delete(peer.toString())
-  }
-
-  has(peer: PeerId): boolean {
-    const key = peer.toString()
-    const until = this.until.get(key)
-    if (until === undefined) return false
-    if (until > Date.now()) return true
-    this.until.delete(key)
-    return false
-  }
-}
 
 const makePeerRouting = (config: PeerRoutingConfig) =>
   Effect.gen(function* () {
@@ -499,67 +455,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
         return Option.some(found)
       }).pipe(Effect.withSpan("PeerRouting.findPeer"))
 
-    /**
-     * Whether `peer` is on this machine: it reached us (or we it) over
-     * loopback, so it shares this node's view of addresses. The connection
-     * says so from the first request; the peer store only after identify.
-     */
-    const onThisMachine = (peer: PeerId) =>
-      Effect.gen(function* () {
-        const via = yield* network.connectionAddressesOf(peer)
-        const addrs = via.length > 0 ? via : yield* network.addressesOf(peer)
-        return addrs.length > 0 && addrs.every(isLoopbackAddress)
-      })
-
-    /** The filter for addresses exchanged with `peer`; none for a peer on this machine. */
-    const filterFor = (peer: PeerId) =>
-      addressFilter === keepAllAddresses
-        ? Effect.succeed(keepAllAddresses)
-        : Effect.map(onThisMachine(peer), (local) => (local ? keepAllAddresses : addressFilter))
-
-    const closerPeersFrom: PeerRoutingShape["closerPeersFrom"] = (responder, response) =>
-      Effect.gen(function* () {
-        if (response.closerPeers.length === 0) return []
-        const filter = yield* filterFor(responder)
-        const peers: Array<PeerInfo> = []
-        for (const wire of response.closerPeers) {
-          const info = peerInfoFromWire(wire)
-          if (info === undefined || info.id.equals(self)) continue
-          if (info.multiaddrs.length === 0) {
-            peers.push(info)
-            continue
-          }
-          const kept = filter(info.multiaddrs)
-          if (kept.length === 0) continue
-          const usable: PeerInfo = kept.length === info.multiaddrs.length ? info : { id: info.id, multiaddrs: kept }
-          yield* network.rememberAddresses(usable)
-          peers.push(usable)
-        }
-        return peers
-      })
-
-    // a peer store can hold more addresses than any peer decodes in one entry; send the newest that fit
-    const toWire = (id: PeerId, multiaddrs: ReadonlyArray<Multiaddr>) =>
-      peerInfoToWire({ id, multiaddrs: multiaddrs.slice(-DECODE_LIMITS.addrs) })
-
-    const peersForResponse: PeerRoutingShape["peersForResponse"] = (peers, requester) =>
-      Effect.map(filterFor(requester), (filter) => peers.map((peer) => toWire(peer.id, filter(peer.multiaddrs))))
-
-    const closerPeersFor: PeerRoutingShape["closerPeersFor"] = (key, requester) =>
-      Effect.gen(function* () {
-        const entries = yield* table.nearest(kadIdOfKey(key), config.k + 1)
-        const filter = yield* filterFor(requester)
-        const peers: Array<Message.Peer> = []
-        for (const entry of entries) {
-          if (entry.id.equals(requester) || peers.length === config.k) continue
-          const known = entry.multiaddrs.length > 0 ? entry.multiaddrs : yield* network.addressesOf(entry.id)
-          const kept = filter(known)
-          // a peer reachable only on someone else's private network is no use to the requester
-          if (kept.length === 0 && known.length > 0) continue
-          peers.push(toWire(entry.id, kept))
-        }
-        return peers
-      })
+    const { closerPeersFrom, peersForResponse, closerPeersFor } = responsePeers(network, table, config.k, addressFilter)
 
     return {
       getClosestPeers,

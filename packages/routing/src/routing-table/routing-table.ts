@@ -15,14 +15,7 @@ import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import {
-  DEFAULT_BUCKET_SIZE,
-  DEFAULT_MAX_PER_GROUP_PER_BUCKET,
-  DEFAULT_MAX_PER_GROUP_PER_TABLE,
-  defaultUsefulnessGracePeriodMillis,
-  type RoutingTableConfig
-} from "./config.js"
-import { DiversityCounter } from "./diversity.js"
+import { DiversityCounter } from "../internal/routing-table/diversity.js"
 import {
   type AddDecision,
   type AdmissionFlags,
@@ -31,7 +24,14 @@ import {
   KBucketTable,
   type PeerEntry,
   type TableEvent
-} from "./table.js"
+} from "../internal/routing-table/table.js"
+import {
+  DEFAULT_BUCKET_SIZE,
+  DEFAULT_MAX_PER_GROUP_PER_BUCKET,
+  DEFAULT_MAX_PER_GROUP_PER_TABLE,
+  defaultUsefulnessGracePeriodMillis,
+  type RoutingTableConfig
+} from "./config.js"
 
 /** Options of {@link RoutingTableShape.tryAdd}. */
 export interface TryAddOptions {

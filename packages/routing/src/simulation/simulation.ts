@@ -22,12 +22,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
+import { copyAsReceived, pickBucketMembers, sortServers } from "../internal/simulation/filled-tables.js"
 import type { NetworkSizeEstimator } from "../netsize/netsize.js"
-import { type PeerRoutingLayerConfig, peerRoutingLayer } from "../peer-routing/layer.js"
+import { layerPeerRouting, type PeerRoutingLayerConfig } from "../peer-routing/layer.js"
 import { PeerRouting } from "../peer-routing/peer-routing.js"
 import { RpcHandlers } from "../peer-routing/rpc.js"
 import { RoutingTable } from "../routing-table/routing-table.js"
-import { copyAsReceived, pickBucketMembers, sortServers } from "./filled-tables.js"
 
 /** Services every simulated node has. */
 export type SimulatedServices = Network | RoutingTable | NetworkSizeEstimator | PeerRouting | RpcHandlers
@@ -121,7 +121,7 @@ export const makeSimulation = <R = never, E = never>(
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]
       const serving = i < ids.length - clientCount
-      const base = peerRoutingLayer(settings).pipe(Layer.provideMerge(hub.layer(id)))
+      const base = layerPeerRouting(settings).pipe(Layer.provideMerge(hub.layer(id)))
       const full = (extend === undefined ? base : Layer.provideMerge(extend, base)) as Layer.Layer<
         R | SimulatedServices,
         E | InvalidOptionError

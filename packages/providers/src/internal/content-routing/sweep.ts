@@ -17,7 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import type { ProviderStoreServiceShape } from "../store/service.js"
+import type { ProviderStoreServiceShape } from "../../store/service.js"
 import type { ProvideEnv } from "./optimistic.js"
 import {
   KEYSPACE_END,

@@ -14,7 +14,7 @@ import {
   validator as validatorOption
 } from "@effect-kad/options"
 import type { ProviderStore } from "@effect-kad/providers"
-import type { OptionsInput } from "./dht.js"
+import type { OptionsInput } from "../dht.js"
 
 /** Appends the explicit arguments to the options so they win over anything the options said. */
 export const foldInto = (

@@ -16,8 +16,8 @@ import {
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import type { RecordStoreError } from "./errors.js"
-import type { RecordStoreShape } from "./record-store.js"
+import type { RecordStoreError } from "../../values/errors.js"
+import type { RecordStoreShape } from "../../values/record-store.js"
 
 /** Byte equality. */
 export const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {

@@ -18,9 +18,9 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { RecordStore } from "./record-store.js"
+import { RecordStore } from "../../values/record-store.js"
+import { RecordValidator } from "../../values/validator.js"
 import { bytesEqual, storeIfBetter } from "./records.js"
-import { RecordValidator } from "./validator.js"
 
 /** Refuses a request: the network resets the stream at once, as go and js servers do. */
 const refuse = (from: PeerId, reason: string, key?: Uint8Array) =>
@@ -100,7 +100,7 @@ export const handleGetValue = (from: PeerId, request: Message) =>
   })
 
 /** Registers PUT_VALUE and GET_VALUE with the node's {@link RpcHandlers}. */
-export const ValueHandlers = RpcHandlers.register<RecordStore | RecordValidator | PeerRouting>({
+export const layerValueHandlers = RpcHandlers.register<RecordStore | RecordValidator | PeerRouting>({
   [MessageType.PUT_VALUE]: handlePutValue,
   [MessageType.GET_VALUE]: handleGetValue
 })

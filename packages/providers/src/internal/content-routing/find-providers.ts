@@ -10,7 +10,7 @@ import type { LookupEvent, PeerRoutingShape, QueryOutcome, QueryProgress } from 
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { ProviderStoreServiceShape } from "../store/service.js"
+import type { ProviderStoreServiceShape } from "../../store/service.js"
 
 /** What finding providers works with. */
 export interface FinderEnv {

@@ -16,7 +16,7 @@ import {
   type GetProvidersOptions,
   type ProviderStoreOptions,
   validateProviderKey
-} from "./provider-store.js"
+} from "../../store/provider-store.js"
 
 /** Resolved timing of a store, in milliseconds. */
 export interface Timing {

@@ -15,8 +15,8 @@ import type { Stream } from "@libp2p/interface"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type { Uint8ArrayList } from "uint8arraylist"
-import { MessageTooLargeError } from "../errors.js"
-import { FrameDecoder } from "../wire/frame.js"
+import { MessageTooLargeError } from "../../errors.js"
+import { FrameDecoder } from "../../wire/frame.js"
 
 /** The stream closed, was reset, or refused a write or read; `reason` says which. */
 export class StreamFailure extends Data.TaggedError("StreamFailure")<{

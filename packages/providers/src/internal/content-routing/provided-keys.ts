@@ -17,7 +17,7 @@ import * as Option from "effect/Option"
 import { type Datastore, Key } from "interface-datastore"
 import { base32 } from "multiformats/bases/base32"
 import { toString as uint8ArrayToString } from "uint8arrays/to-string"
-import { ProviderStoreError } from "../store/errors.js"
+import { ProviderStoreError } from "../../store/errors.js"
 
 /** Default datastore namespace of the provided keys. */
 export const DEFAULT_PROVIDED_KEYS_PREFIX = "/provided"

@@ -1,3 +1,0 @@
-export * from "./deadline.js"
-export * from "./find-node.js"
-export * from "./lookup.js"
