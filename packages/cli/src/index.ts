@@ -31,6 +31,7 @@ export {
 export { dialableAddresses, type Host, type HostOptions, isWebSockets, makeHost } from "./host.js"
 export { ephemeralIdentity, IDENTITY_FILE, type Identity, loadOrCreateIdentity } from "./identity.js"
 export { call, countingNetwork, type KadNode, type KadNodeOptions, makeKadNode, RequestCounter } from "./kad-node.js"
+export type { LogFormat } from "./node-config.js"
 export { emit, reported } from "./output.js"
 export { ProgressBar, type ProgressBarOptions, type ProgressSink, renderBar } from "./progress.js"
 export { type LatencySummary, quantile, summarize } from "./stats.js"

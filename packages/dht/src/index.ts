@@ -172,7 +172,8 @@ export {
   DhtMetricsRecorder,
   type DhtMetricsShape,
   type DhtMetricsSnapshot,
-  MetricsRecorder
+  MetricsRecorder,
+  type MutableCounts
 } from "./monitoring/metrics.js"
 export {
   PerformanceMonitor,
@@ -181,12 +182,20 @@ export {
 } from "./monitoring/performance.js"
 export { DHT } from "./new.js"
 export {
+  type GetRecordResult,
+  type GetValueError,
   layerValues,
+  type PutValueError,
+  type PutValueOptions,
   type PutValueResult,
   RecordStore,
+  type RecordStoreConfig,
   RecordStoreError,
+  type RecordStoreShape,
   RecordValidator,
   ReplicationError,
   type SearchValueOptions,
-  Values
+  Values,
+  type ValuesConfig,
+  type ValuesShape
 } from "./values/index.js"

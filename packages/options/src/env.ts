@@ -14,11 +14,12 @@ import * as Option from "effect/Option"
 import type { DHTOptions } from "./options.js"
 
 /** How the text of a variable becomes the value of its option; a `string` is why it cannot. */
-type Parse = (text: string) => unknown
+/** Reads one variable's text into its option's input; `{ invalid }` when it cannot. */
+export type EnvParser = (text: string) => unknown
 
-const integer: Parse = (text) => (/^-?\d+$/.test(text.trim()) ? Number(text) : { invalid: "must be an integer" })
+const integer: EnvParser = (text) => (/^-?\d+$/.test(text.trim()) ? Number(text) : { invalid: "must be an integer" })
 
-const boolean: Parse = (text) => {
+const boolean: EnvParser = (text) => {
   const value = text.trim().toLowerCase()
   if (value === "true" || value === "1") return true
   if (value === "false" || value === "0") return false
@@ -26,12 +27,12 @@ const boolean: Parse = (text) => {
 }
 
 /** A duration as `Duration.DurationInput` text (`"10 minutes"`), or a bare number of milliseconds. */
-const duration: Parse = (text) => (/^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text.trim())
+const duration: EnvParser = (text) => (/^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text.trim())
 
-const text: Parse = (value) => value.trim()
+const text: EnvParser = (value) => value.trim()
 
 /** A comma-separated list of multiaddrs ending in `/p2p/<peer ID>`. */
-const list: Parse = (value) =>
+const list: EnvParser = (value) =>
   value
     .split(",")
     .map((item) => item.trim())
@@ -57,7 +58,7 @@ export const ENV_VARIABLES = {
   KAD_DHT_REPROVIDE_STRATEGY: ["reprovideStrategy", text],
   KAD_DHT_FILTER_LOCALHOST_IN_RESPONSES: ["filterLocalhostInResponses", boolean],
   KAD_DHT_MAX_ROUTING_TABLE_SIZE: ["maxRoutingTableSize", integer]
-} as const satisfies Record<string, readonly [keyof DHTOptions, Parse]>
+} as const satisfies Record<string, readonly [keyof DHTOptions, EnvParser]>
 
 const isInvalid = (value: unknown): value is { readonly invalid: string } =>
   typeof value === "object" && value !== null && "invalid" in value && !Array.isArray(value)

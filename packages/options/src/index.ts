@@ -78,7 +78,7 @@ export {
   resolveOptions,
   toInvalidOptionError
 } from "./config.js"
-export { ENV_VARIABLES, optionsFromEnv } from "./env.js"
+export { ENV_VARIABLES, type EnvParser, optionsFromEnv } from "./env.js"
 export { decodeBootstrapPeer, decodeDurationInput, PeerInfoSchema } from "./fields.js"
 export {
   MetricsPrefixSchema,

@@ -94,6 +94,7 @@ export {
   RoutingTable,
   type RoutingTableEvent,
   type RoutingTableShape,
+  type TableEvent,
   type TryAddOptions
 } from "./routing-table/routing-table.js"
 export {

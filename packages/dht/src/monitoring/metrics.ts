@@ -54,7 +54,8 @@ export interface DhtMetricsSnapshot {
   readonly reprovide: ReprovideProgress | undefined
 }
 
-interface MutableCounts {
+/** Counters of one operation or message type as the recorder updates them. */
+export interface MutableCounts {
   total: number
   errors: number
   seconds: number

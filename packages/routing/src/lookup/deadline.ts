@@ -19,7 +19,7 @@
  * @module
  */
 
-/** Settings of {@link ResponseTimes}. */
+/** Settings of the per-query deadlines (`ResponseTimes`, which derives them from recent answers). */
 export interface QueryDeadlineConfig {
   /** Shortest response deadline, whatever the samples say. */
   readonly floorMillis: number

@@ -16,7 +16,7 @@ import { RoutingTable } from "../routing-table/routing-table.js"
 import { lookupCheck } from "./lookup-check.js"
 import { PeerRouting } from "./peer-routing.js"
 
-/** Settings of {@link maintainRoutingTable}. */
+/** Settings of the routing-table maintenance loop (`maintainRoutingTable`). */
 export interface MaintenanceConfig {
   /** Concurrent admission checks; 0 admits advertised servers without asking them. */
   readonly lookupCheckConcurrency: number
@@ -86,6 +86,6 @@ export const maintainRoutingTable = (config: MaintenanceConfig) =>
     yield* Effect.forEach(connected, admit, { discard: true })
   })
 
-/** {@link maintainRoutingTable} as a layer. */
+/** The routing-table maintenance loop (`maintainRoutingTable`) as a layer. */
 export const layerRoutingTableMaintenance = (config: MaintenanceConfig) =>
   Layer.scopedDiscard(maintainRoutingTable(config))

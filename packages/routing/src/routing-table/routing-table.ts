@@ -50,6 +50,7 @@ export interface TryAddOptions {
 
 /** A change of the table's membership. */
 export type RoutingTableEvent = TableEvent
+export type { TableEvent }
 
 /** Operations of the {@link RoutingTable} service. */
 export interface RoutingTableShape {
