@@ -50,7 +50,7 @@ export class DHTConfigTag extends Context.Tag("@effect-kad/options/DHTConfig")<D
    * @example
    * ```ts
    * // KAD_DHT_MODE=server KAD_DHT_BOOTSTRAP_PEERS=/ip4/10.0.0.1/tcp/4001/p2p/12D3… node app.js
-   * const ConfigLive = DHTConfigTag.layerFromEnv({ protocolPrefix: "/myapp" })
+   * const configLayer = DHTConfigTag.layerFromEnv({ protocolPrefix: "/myapp" })
    * ```
    */
   static layerFromEnv(input: DHTOptions = {}): Layer.Layer<DHTConfigTag, InvalidOptionError | ConfigError.ConfigError> {
