@@ -399,3 +399,29 @@ describe("peers known to have failed", () => {
     })
   )
 })
+
+describe("peers overdue in another lookup", () => {
+  it.scopedLive("a silent peer one lookup ran past its deadline is not waited for by the next", () =>
+    Effect.gen(function* () {
+      // the request timeout outlasts the test: the first lookup's query to the silent peer is still running
+      const sim = yield* makeSimulation({ size: 6, requestTimeoutMillis: 30_000 })
+      const [asker, silent] = sim.nodes
+      sim.hub.setBehaviour(silent.id, { _tag: "silent" })
+      const overdueWaits = (key: Uint8Array) =>
+        Effect.map(
+          asker.run(Effect.flatMap(PeerRouting, (r) => Stream.runCollect(r.getClosestPeersStream(key)))),
+          (events) =>
+            Chunk.toArray(events).flatMap((e) =>
+              e._tag === "PeerOverdue" && e.peer.equals(silent.id) ? [e.waitedMillis] : []
+            )
+        )
+      const first = yield* overdueWaits(silent.id.toMultihash().bytes)
+      expect(first).toHaveLength(1)
+      // waited out a deadline (at least the 500 ms floor)
+      expect(first[0]).toBeGreaterThanOrEqual(400)
+      const second = yield* overdueWaits(asker.id.toMultihash().bytes)
+      // asked again, but counted as overdue at once
+      expect(second).toEqual([0])
+    })
+  )
+})

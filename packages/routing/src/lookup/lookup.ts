@@ -117,10 +117,11 @@ export interface LookupSpec<A, E> extends LookupParams {
   /** Skip the follow-up phase (value and provider searches do not need it). */
   readonly skipFollowUp?: boolean
   /**
-   * Peers known to have failed recently. They are still asked (they may be
-   * back), but as if already past their deadline: they hold no slot and
-   * never block termination, so a lookup does not wait on the same silent
-   * peer twice. Their answer counts as any late answer does.
+   * Peers known to have failed recently, or running past their deadline in
+   * another lookup right now. They are still asked (they may be back), but
+   * as if already past their deadline: they hold no slot and never block
+   * termination, so lookups do not wait on the same silent peer twice.
+   * Their answer counts as any late answer does.
    */
   readonly unreliable?: (peer: PeerId) => boolean
   /** Per-query deadlines; without them a query holds its slot until it ends. */

@@ -212,6 +212,15 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             Effect.map(query(peer, progress), (outcome) => ({ ...outcome, closer: outcome.closer.filter(queryFilter) }))
     const addressFilter = config.addressFilter ?? (config.filterLocalhostInResponses ? dropLoopback : keepAllAddresses)
     const failedRecently = new RecentFailures()
+    /**
+     * Peers whose query is past its deadline and still running, in any
+     * lookup. Another lookup asks them too but does not wait for them, so
+     * a burst of lookups pays each silent peer's deadline once, not once
+     * per lookup. The running query settles it either way: an answer
+     * clears it, a failure moves it to `failedRecently`; the time to live
+     * covers a query that ends unseen.
+     */
+    const overdueNow = new RecentFailures(2 * config.requestTimeoutMillis)
 
     /** Requests in flight per peer, and who waits for them to end. */
     const inFlight = new Map<string, { count: number; readonly settled: Deferred.Deferred<void> }>()
@@ -302,6 +311,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       switch (event._tag) {
         case "PeerResponded":
           failedRecently.delete(event.peer)
+          overdueNow.delete(event.peer)
           return Effect.all(
             [
               table.markSuccessfulOutboundQuery(event.peer),
@@ -314,8 +324,12 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             { discard: true }
           )
         case "PeerFailed":
+          overdueNow.delete(event.peer)
           failedRecently.add(event.peer)
           return Effect.asVoid(table.remove(event.peer))
+        case "PeerOverdue":
+          overdueNow.add(event.peer)
+          return Effect.void
         default:
           return Effect.void
       }
@@ -350,7 +364,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       alpha: config.alpha,
       beta: config.beta,
       deadline: () => responseTimes.deadline(),
-      unreliable: (peer) => failedRecently.has(peer),
+      unreliable: (peer) => failedRecently.has(peer) || overdueNow.has(peer),
       linger: { scope, afterEnd: account }
     })
 
