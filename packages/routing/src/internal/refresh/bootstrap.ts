@@ -58,8 +58,8 @@ export const admitConnected =
         : Effect.flatMap(isAlive(peer.id), (alive) => (alive ? table.tryAdd(peer) : Effect.succeed(false)))
     )
 
-/** What bootstrapping works with. */
-export interface BootstrapDeps {
+/** What joining the network works with: bootstrapping and the low-peer fix alike. */
+export interface JoinDeps {
   readonly settings: Settings
   readonly table: RoutingTableShape
   readonly network: NetworkShape
@@ -67,6 +67,10 @@ export interface BootstrapDeps {
   /** The bootstrap peers as of now, without ourselves. */
   readonly bootstrapPeersNow: () => ReadonlyArray<PeerInfo>
   readonly refresh: Refresher["refresh"]
+}
+
+/** What bootstrapping works with. */
+export interface BootstrapDeps extends JoinDeps {
   /** (Re)starts the periodic refresh with this period. */
   readonly startPeriodic: (period: number) => Effect.Effect<void>
 }

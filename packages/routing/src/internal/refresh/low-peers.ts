@@ -7,7 +7,6 @@
  *
  * @module
  */
-import type { NetworkShape, PeerInfo } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -17,20 +16,12 @@ import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { LowPeersFixReport, RefreshStatus } from "../../refresh/refresh-manager.js"
-import type { RoutingTableShape } from "../../routing-table/routing-table.js"
-import { admitConnected, dialBootstrapPeer } from "./bootstrap.js"
-import type { Settings } from "./config.js"
-import { logged, type Refresher } from "./refresh.js"
+import { admitConnected, dialBootstrapPeer, type JoinDeps } from "./bootstrap.js"
+import { logged } from "./refresh.js"
 
 /** What the low-peer fix works with. */
-export interface LowPeersDeps {
-  readonly settings: Settings
-  readonly table: RoutingTableShape
-  readonly network: NetworkShape
-  readonly isAlive: (peer: PeerId) => Effect.Effect<boolean>
-  readonly bootstrapPeersNow: () => ReadonlyArray<PeerInfo>
+export interface LowPeersDeps extends JoinDeps {
   readonly updateStatus: (f: (s: RefreshStatus) => RefreshStatus) => Effect.Effect<void>
-  readonly refresh: Refresher["refresh"]
 }
 
 /** The fix run once, and its triggers. */
