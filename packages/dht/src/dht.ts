@@ -273,10 +273,27 @@ export class Dht extends Context.Tag("@effect-kad/dht/Dht")<Dht, DhtShape>() {
       const mode = yield* DhtMode
       const off = (feature: "values" | "providers", operation: string) =>
         new FeatureDisabledError({ feature, operation })
-      const noValues = config.disableValues
-      const noProviders = config.disableProviders
       const metrics = yield* DhtMetrics
       const { measure, measureStream } = metrics
+      const disabled = { values: config.disableValues, providers: config.disableProviders }
+      /** An operation of a feature that can be disabled: measured while on, failing with `FeatureDisabledError` when off. */
+      const gated =
+        <Args extends ReadonlyArray<unknown>, A, E>(
+          feature: "values" | "providers",
+          name: string,
+          run: (...args: Args) => Effect.Effect<A, E>
+        ): ((...args: Args) => Effect.Effect<A, E | FeatureDisabledError>) =>
+        (...args) =>
+          disabled[feature] ? Effect.fail(off(feature, name)) : measure(name, run(...args))
+      /** {@link gated} for the operations that stream their results. */
+      const gatedStream =
+        <Args extends ReadonlyArray<unknown>, A, E>(
+          feature: "values" | "providers",
+          name: string,
+          run: (...args: Args) => Stream.Stream<A, E>
+        ): ((...args: Args) => Stream.Stream<A, E | FeatureDisabledError>) =>
+        (...args) =>
+          disabled[feature] ? Stream.fail(off(feature, name)) : measureStream(name, run(...args))
       return {
         self: network.self,
         config,
@@ -284,32 +301,18 @@ export class Dht extends Context.Tag("@effect-kad/dht/Dht")<Dht, DhtShape>() {
         refresh: (options) => measure("refresh", refresh.refresh(options)),
         findPeer: (peer) => measure("findPeer", peerRouting.findPeer(peer)),
         getClosestPeers: (key) => measure("getClosestPeers", peerRouting.getClosestPeers(keyBytes(key))),
-        provide: noProviders
-          ? () => Effect.fail(off("providers", "provide"))
-          : (...args) => measure("provide", content.provide(...args)),
-        findProviders: noProviders
-          ? () => Stream.fail(off("providers", "findProviders"))
-          : (...args) => measureStream("findProviders", content.findProviders(...args)),
-        advertise: noProviders
-          ? () => Effect.fail(off("providers", "advertise"))
-          : (...args) => measure("advertise", content.advertise(...args)),
-        findPeers: noProviders
-          ? () => Stream.fail(off("providers", "findPeers"))
-          : (...args) => measureStream("findPeers", content.findPeers(...args)),
-        provideMany: noProviders
-          ? () => Effect.fail(off("providers", "provideMany"))
-          : (...args) => measure("provideMany", content.provideMany(...args)),
-        stopProviding: noProviders ? () => Effect.fail(off("providers", "stopProviding")) : content.stopProviding,
+        provide: gated("providers", "provide", content.provide),
+        findProviders: gatedStream("providers", "findProviders", content.findProviders),
+        advertise: gated("providers", "advertise", content.advertise),
+        findPeers: gatedStream("providers", "findPeers", content.findPeers),
+        provideMany: gated("providers", "provideMany", content.provideMany),
+        stopProviding: disabled.providers
+          ? () => Effect.fail(off("providers", "stopProviding"))
+          : content.stopProviding,
         reprovideProgress: content.reprovideProgress,
-        putValue: noValues
-          ? () => Effect.fail(off("values", "putValue"))
-          : (...args) => measure("putValue", values.putValue(...args)),
-        getValue: noValues
-          ? () => Effect.fail(off("values", "getValue"))
-          : (...args) => measure("getValue", values.getValue(...args)),
-        searchValue: noValues
-          ? () => Stream.fail(off("values", "searchValue"))
-          : (...args) => measureStream("searchValue", values.searchValue(...args)),
+        putValue: gated("values", "putValue", values.putValue),
+        getValue: gated("values", "getValue", values.getValue),
+        searchValue: gatedStream("values", "searchValue", values.searchValue),
         routingTable,
         nsEstimator,
         mode,
