@@ -30,7 +30,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { RecentFailures } from "../internal/peer-routing/recent-failures.js"
+import { ExpiringPeers } from "../internal/peer-routing/expiring-peers.js"
 import { dropLoopback, responsePeers } from "../internal/peer-routing/response-peers.js"
 import { defaultQueryDeadline, type QueryDeadlineConfig, ResponseTimes } from "../lookup/deadline.js"
 import {
@@ -211,7 +211,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
         : (peer, progress) =>
             Effect.map(query(peer, progress), (outcome) => ({ ...outcome, closer: outcome.closer.filter(queryFilter) }))
     const addressFilter = config.addressFilter ?? (config.filterLocalhostInResponses ? dropLoopback : keepAllAddresses)
-    const failedRecently = new RecentFailures()
+    const failedRecently = new ExpiringPeers()
     /**
      * Peers whose query is past its deadline and still running, in any
      * lookup. Another lookup asks them too but does not wait for them, so
@@ -220,7 +220,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
      * clears it, a failure moves it to `failedRecently`; the time to live
      * covers a query that ends unseen.
      */
-    const overdueNow = new RecentFailures(2 * config.requestTimeoutMillis)
+    const overdueNow = new ExpiringPeers(2 * config.requestTimeoutMillis)
 
     /** Requests in flight per peer, and who waits for them to end. */
     const inFlight = new Map<string, { count: number; readonly settled: Deferred.Deferred<void> }>()

@@ -23,12 +23,12 @@ const REMEMBERED_LIMIT = 4096
  *
  * @example
  * ```ts
- * const failed = new RecentFailures()
+ * const failed = new ExpiringPeers()
  * failed.add(peer)
  * failed.has(peer) // true for ten minutes, or until `delete(peer)`
  * ```
  */
-export class RecentFailures {
+export class ExpiringPeers {
   private readonly until = new Map<string, number>()
 
   constructor(
