@@ -13,7 +13,6 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { DHTOptions } from "./options.js"
 
-/** How the text of a variable becomes the value of its option; a `string` is why it cannot. */
 /** Reads one variable's text into its option's input; `{ invalid }` when it cannot. */
 export type EnvParser = (text: string) => unknown
 
