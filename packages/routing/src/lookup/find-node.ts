@@ -6,6 +6,8 @@
  */
 
 import {
+  type AddressFilter,
+  keepAllAddresses,
   type Message,
   MessageType,
   type NetworkShape,
@@ -21,20 +23,30 @@ import type { QueryOutcome } from "./lookup.js"
 /**
  * Decodes the `closerPeers` of a response, dropping unparsable entries and
  * this node itself, and records their addresses in the peer store as the
- * spec asks.
+ * spec asks. `filter` keeps the addresses worth dialing; a peer given only
+ * with addresses it drops is left out, since nothing of it could be dialed
+ * (a peer given with no address at all is kept, to be found later).
  */
 export const closerPeersOf = (
   network: NetworkShape,
   response: Message,
-  self: PeerId = network.self
+  self: PeerId = network.self,
+  filter: AddressFilter = keepAllAddresses
 ): Effect.Effect<Array<PeerInfo>> =>
   Effect.gen(function* () {
     const peers: Array<PeerInfo> = []
     for (const wire of response.closerPeers) {
       const info = peerInfoFromWire(wire)
       if (info === undefined || info.id.equals(self)) continue
-      peers.push(info)
-      if (info.multiaddrs.length > 0) yield* network.rememberAddresses(info)
+      if (info.multiaddrs.length === 0) {
+        peers.push(info)
+        continue
+      }
+      const kept = filter(info.multiaddrs)
+      if (kept.length === 0) continue
+      const usable: PeerInfo = kept.length === info.multiaddrs.length ? info : { id: info.id, multiaddrs: kept }
+      yield* network.rememberAddresses(usable)
+      peers.push(usable)
     }
     return peers
   })

@@ -15,13 +15,12 @@ import {
   keepAllAddresses,
   type Message,
   type NetworkShape,
-  type PeerInfo,
-  peerInfoFromWire,
   peerInfoToWire
 } from "@effect-kad/core"
 import type { PeerId } from "@libp2p/interface"
 import type { Multiaddr } from "@multiformats/multiaddr"
 import * as Effect from "effect/Effect"
+import { closerPeersOf } from "../../lookup/find-node.js"
 import type { PeerRoutingShape } from "../../peer-routing/peer-routing.js"
 import type { RoutingTableShape } from "../../routing-table/routing-table.js"
 
@@ -68,25 +67,9 @@ export const responsePeers = (
       : Effect.map(onThisMachine(peer), (local) => (local ? keepAllAddresses : addressFilter))
 
   const closerPeersFrom: PeerRoutingShape["closerPeersFrom"] = (responder, response) =>
-    Effect.gen(function* () {
-      if (response.closerPeers.length === 0) return []
-      const filter = yield* filterFor(responder)
-      const peers: Array<PeerInfo> = []
-      for (const wire of response.closerPeers) {
-        const info = peerInfoFromWire(wire)
-        if (info === undefined || info.id.equals(self)) continue
-        if (info.multiaddrs.length === 0) {
-          peers.push(info)
-          continue
-        }
-        const kept = filter(info.multiaddrs)
-        if (kept.length === 0) continue
-        const usable: PeerInfo = kept.length === info.multiaddrs.length ? info : { id: info.id, multiaddrs: kept }
-        yield* network.rememberAddresses(usable)
-        peers.push(usable)
-      }
-      return peers
-    })
+    response.closerPeers.length === 0
+      ? Effect.succeed([])
+      : Effect.flatMap(filterFor(responder), (filter) => closerPeersOf(network, response, self, filter))
 
   // a peer store can hold more addresses than any peer decodes in one entry; send the newest that fit
   const toWire = (id: PeerId, multiaddrs: ReadonlyArray<Multiaddr>) =>
