@@ -88,21 +88,34 @@ export class ProvidedKeys {
     prefix: string = DEFAULT_PROVIDED_KEYS_PREFIX
   ): Effect.Effect<ProvidedKeys, ProviderStoreError> {
     const keys = new ProvidedKeys(datastore, prefix)
-    if (datastore === undefined) return Effect.succeed(keys)
-    return Effect.tryPromise({
-      try: async () => {
-        const base = `${prefix}/keys/`
-        for await (const name of datastore.queryKeys({ prefix: base })) {
-          const encoded = name.toString().slice(base.length)
-          try {
-            keys.remember(base32.baseDecode(encoded))
-          } catch {
-            // an entry that is not ours (or damaged) is left alone rather than failing the start
-          }
+    return keys.onDatastore("loadProvidedKeys", keys, async (store) => {
+      const base = `${prefix}/keys/`
+      for await (const name of store.queryKeys({ prefix: base })) {
+        const encoded = name.toString().slice(base.length)
+        try {
+          keys.remember(base32.baseDecode(encoded))
+        } catch {
+          // an entry that is not ours (or damaged) is left alone rather than failing the start
         }
-        return keys
-      },
-      catch: (cause) => new ProviderStoreError({ operation: "loadProvidedKeys", cause })
+      }
+      return keys
+    })
+  }
+
+  /**
+   * Runs `io` on the datastore, a failure becoming a `ProviderStoreError`
+   * of `operation`; without a datastore, answers `absent`.
+   */
+  private onDatastore<A>(
+    operation: string,
+    absent: A,
+    io: (datastore: Datastore) => Promise<A>
+  ): Effect.Effect<A, ProviderStoreError> {
+    const datastore = this.datastore
+    if (datastore === undefined) return Effect.succeed(absent)
+    return Effect.tryPromise({
+      try: () => io(datastore),
+      catch: (cause) => new ProviderStoreError({ operation, cause })
     })
   }
 
@@ -163,18 +176,11 @@ export class ProvidedKeys {
         if (!this.byHex.has(hex)) fresh.set(hex, key)
       }
       if (fresh.size === 0) return Effect.succeed(0)
-      const datastore = this.datastore
-      const write =
-        datastore === undefined
-          ? Effect.void
-          : Effect.tryPromise({
-              try: async () => {
-                const batch = datastore.batch()
-                for (const key of fresh.values()) batch.put(this.keyName(key), new Uint8Array(0))
-                await batch.commit()
-              },
-              catch: (cause) => new ProviderStoreError({ operation: "persistProvidedKeys", cause })
-            })
+      const write = this.onDatastore("persistProvidedKeys", undefined, async (datastore) => {
+        const batch = datastore.batch()
+        for (const key of fresh.values()) batch.put(this.keyName(key), new Uint8Array(0))
+        await batch.commit()
+      })
       return Effect.as(
         Effect.tap(write, () =>
           Effect.sync(() => {
@@ -191,16 +197,9 @@ export class ProvidedKeys {
     return Effect.suspend(() => {
       const hex = hexOf(key)
       if (!this.byHex.has(hex)) return Effect.succeed(false)
-      const datastore = this.datastore
-      const erase =
-        datastore === undefined
-          ? Effect.void
-          : Effect.tryPromise({
-              try: async () => {
-                await datastore.delete(this.keyName(key))
-              },
-              catch: (cause) => new ProviderStoreError({ operation: "forgetProvidedKey", cause })
-            })
+      const erase = this.onDatastore("forgetProvidedKey", undefined, async (datastore) => {
+        await datastore.delete(this.keyName(key))
+      })
       return Effect.as(
         Effect.tap(erase, () =>
           Effect.sync(() => {
@@ -215,24 +214,16 @@ export class ProvidedKeys {
 
   /** The sweep position saved last, if any (and readable). */
   readonly loadPosition: Effect.Effect<Option.Option<SweepPosition>, ProviderStoreError> = Effect.suspend(() => {
-    const datastore = this.datastore
-    if (datastore === undefined) return Effect.succeed(Option.none())
     const name = new Key(`${this.prefix}/sweep`)
-    return Effect.tryPromise({
-      try: async () => ((await datastore.has(name)) ? decodePosition(await datastore.get(name)) : Option.none()),
-      catch: (cause) => new ProviderStoreError({ operation: "loadSweepPosition", cause })
-    })
+    return this.onDatastore("loadSweepPosition", Option.none(), async (datastore) =>
+      (await datastore.has(name)) ? decodePosition(await datastore.get(name)) : Option.none()
+    )
   })
 
   /** Saves the sweep position (nothing without a datastore). */
   savePosition(position: SweepPosition): Effect.Effect<void, ProviderStoreError> {
-    const datastore = this.datastore
-    if (datastore === undefined) return Effect.void
-    return Effect.tryPromise({
-      try: async () => {
-        await datastore.put(new Key(`${this.prefix}/sweep`), encodePosition(position))
-      },
-      catch: (cause) => new ProviderStoreError({ operation: "saveSweepPosition", cause })
+    return this.onDatastore("saveSweepPosition", undefined, async (datastore) => {
+      await datastore.put(new Key(`${this.prefix}/sweep`), encodePosition(position))
     })
   }
 }
