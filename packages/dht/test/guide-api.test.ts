@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { MemoryNetworkHub, MessageType, type PeerInfo } from "@effect-kad/core"
+import { createIpnsRecord, ipnsKey, MemoryNetworkHub, MessageType, type PeerInfo } from "@effect-kad/core"
 import { DHTConfig, type DHTOptions } from "@effect-kad/options"
 import { ProviderStoreService } from "@effect-kad/providers"
 import { RefreshManager, RoutingTable, RpcHandlers } from "@effect-kad/routing"
@@ -18,6 +18,7 @@ import {
   hostAddressChanges,
   IpfsDHT,
   MaxRetriesExceededException,
+  NamespacedValidator,
   type Reachability,
   RecordStore,
   type Validator
@@ -108,6 +109,36 @@ describe("the guide's API: modes, options and errors", () => {
       expect(closest.map((p) => p.id.toString())).toEqual([server.id.toString()])
       expect(seen).toContainEqual({ from: client.id.toString(), type: MessageType.FIND_NODE })
     })
+  )
+
+  it.scopedLive(
+    "a DHT given the guide's NamespacedValidator still stores and serves valid /ipns records and refuses forged ones",
+    () =>
+      Effect.gen(function* () {
+        const hub = new MemoryNetworkHub()
+        // as the guide registers an application namespace: a validator of its own, no /ipns or /pk entry
+        const validator = new NamespacedValidator({ myapp: permissive })
+        const server = yield* node(hub, { mode: "server", validator })
+        const writer = yield* node(hub, { mode: "client", validator })
+        yield* addPeer(writer, server)
+        const privateKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
+        const key = ipnsKey(peerIdFromPrivateKey(privateKey))
+        const record = yield* Effect.promise(() =>
+          createIpnsRecord(privateKey, "/ipfs/bafkqac3jobxhgidsn5rww4yk", 1n, 60 * 60 * 1000)
+        )
+        yield* writer.run(Effect.flatMap(Dht, (d) => d.putValue(key, record)))
+        expect(yield* server.run(Effect.flatMap(RecordStore, (store) => store.get(key)))).toSatisfy(Option.isSome)
+        const read = yield* writer.run(Effect.flatMap(Dht, (d) => d.getValue(key)))
+        expect(read).toEqual(record)
+        // the default /ipns validator is still in force: a record signed by another key is refused
+        const otherKey = yield* Effect.promise(() => generateKeyPair("Ed25519"))
+        const forged = yield* Effect.promise(() =>
+          createIpnsRecord(otherKey, "/ipfs/bafkqac3jobxhgidsn5rww4yk", 2n, 60 * 60 * 1000)
+        )
+        const refused = yield* writer.run(Effect.flatMap(Dht, (d) => Effect.flip(d.putValue(key, forged))))
+        expect(refused._tag).toBe("InvalidRecordError")
+        expect(yield* server.run(Effect.flatMap(Dht, (d) => d.getValue(key)))).toEqual(record)
+      })
   )
 
   it.scopedLive("disableValues and disableProviders: no handlers, operations fail with FeatureDisabledError", () =>
