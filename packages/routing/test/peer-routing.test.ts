@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { compareDistance, kadIdOfKey, kadIdOfPeer, Network } from "@effect-kad/core"
-import { Effect, Option } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { makeSimulation, NetworkSizeEstimator, PeerRouting, RoutingTable } from "../src/index.js"
 
 describe("peer routing on a simulated network", () => {
@@ -70,6 +70,35 @@ describe("peer routing on a simulated network", () => {
       expect(estimate).toBeGreaterThan(300 * 0.6)
       expect(estimate).toBeLessThan(300 * 1.5)
     })
+  )
+
+  it.scoped(
+    "the stream form of getClosestPeers feeds the size estimate and marks its bucket refreshed, as the effect form does",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* makeSimulation({ size: 300 })
+        const origin = sim.nodes[0]
+        const { estimate, refreshed } = yield* origin.run(
+          Effect.gen(function* () {
+            const routing = yield* PeerRouting
+            const table = yield* RoutingTable
+            const before = yield* table.buckets
+            expect(before.every((b) => b.lastRefreshedAt === undefined)).toBe(true)
+            for (let i = 0; i < 30; i++) {
+              yield* Stream.runDrain(routing.getClosestPeersStream(crypto.getRandomValues(new Uint8Array(32))))
+            }
+            const after = yield* table.buckets
+            return {
+              estimate: yield* Effect.flatMap(NetworkSizeEstimator, (e) => e.estimate),
+              refreshed: after.filter((b) => b.lastRefreshedAt !== undefined).map((b) => b.cpl)
+            }
+          })
+        )
+        expect(estimate).toBeGreaterThan(300 * 0.6)
+        expect(estimate).toBeLessThan(300 * 1.5)
+        // random targets fall in bucket 0 half of the time
+        expect(refreshed).toContain(0)
+      })
   )
 
   it.scoped("client-mode nodes query the network but never enter routing tables", () =>

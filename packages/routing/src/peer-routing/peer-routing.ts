@@ -414,14 +414,20 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             : Effect.void
       })
 
+    /** What a finished FIND_NODE lookup teaches the node, however it was run: the network size, a refreshed bucket. */
+    const afterClosestPeers = (key: Uint8Array, result: LookupResult) =>
+      Effect.zipRight(
+        trackSize(key, result),
+        result.reason === "converged"
+          ? // a completed lookup refreshed the bucket its target falls in, as go counts it
+            table.markBucketRefreshed(Math.min(255, commonPrefixLength(table.localKadId, kadIdOfKey(key))))
+          : Effect.void
+      )
+
     const closestPeersLookup: PeerRoutingShape["closestPeersLookup"] = (key, observe) =>
       Effect.gen(function* () {
         const result = yield* lookup(key, findNode(key), {}, observe)
-        yield* trackSize(key, result)
-        if (result.reason === "converged") {
-          // a completed lookup refreshed the bucket its target falls in, as go counts it
-          yield* table.markBucketRefreshed(Math.min(255, commonPrefixLength(table.localKadId, kadIdOfKey(key))))
-        }
+        yield* afterClosestPeers(key, result)
         return result
       })
 
@@ -438,7 +444,9 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
             target: kadIdOfKey(key),
             seeds,
             query: filteredQuery(findNode(key))
-          }).pipe(Stream.tap((event) => account(event)))
+          }).pipe(
+            Stream.tap((event) => (event._tag === "Finished" ? afterClosestPeers(key, event.result) : account(event)))
+          )
         )
       )
 
