@@ -6,7 +6,7 @@ import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
 import { MemoryDatastore } from "datastore-core"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Scope, TestClock } from "effect"
 import {
   bootstrapPeers,
   DHTMode,
@@ -79,6 +79,33 @@ describe("warm restart", () => {
       yield* newcomer.run(Effect.flatMap(RoutingTable, (t) => t.tryAdd({ id, multiaddrs: [] })))
       const viaRestarted = yield* newcomer.run(closest(new TextEncoder().encode("another key")))
       expect(viaRestarted.length).toBe(servers.length + 1)
+    })
+  )
+
+  it.scoped("while it runs, the table is saved every five minutes, not only when the node stops", () =>
+    Effect.gen(function* () {
+      const hub = new MemoryNetworkHub()
+      const scope = yield* Effect.scope
+      const datastore = new MemoryDatastore()
+      const peers = yield* Effect.forEach(Array.from({ length: 3 }), () => newPeerId)
+      const node = yield* start(hub, yield* newPeerId, [datastoreOption(datastore)], scope)
+      const saved = Effect.promise(async () => {
+        if (!(await datastore.has(TablePersistence.ROUTING_TABLE_KEY))) return []
+        const text = new TextDecoder().decode(await datastore.get(TablePersistence.ROUTING_TABLE_KEY))
+        return (JSON.parse(text) as { peers: Array<{ id: string }> }).peers.map((p) => p.id).sort()
+      })
+      yield* node.run(Effect.flatMap(RoutingTable, (t) => t.tryAdd({ id: peers[0]!, multiaddrs: [] })))
+      expect(yield* saved).toEqual([])
+      yield* TestClock.adjust(TablePersistence.DEFAULT_SAVE_INTERVAL)
+      expect(yield* saved).toEqual([peers[0]!.toString()])
+      // the next save follows the table
+      yield* node.run(
+        Effect.flatMap(RoutingTable, (t) => Effect.forEach(peers.slice(1), (id) => t.tryAdd({ id, multiaddrs: [] })))
+      )
+      yield* TestClock.adjust("4 minutes")
+      expect(yield* saved).toEqual([peers[0]!.toString()])
+      yield* TestClock.adjust("1 minute")
+      expect(yield* saved).toEqual(peers.map(String).sort())
     })
   )
 
