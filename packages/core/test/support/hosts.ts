@@ -71,6 +71,21 @@ export const dhtStreams = (node: Libp2p, peer: PeerId, protocol = DEFAULT_PROTOC
     .flatMap((connection) => connection.streams)
     .filter((stream) => stream.protocol === protocol)
 
+/**
+ * Counts the streams `node` opens from now on (every outbound DHT stream
+ * goes through `dialProtocol`); `failing` makes further opens fail.
+ */
+export const countOpenedStreams = (node: Libp2p) => {
+  const counter = { opened: 0, failing: false }
+  const dial = node.dialProtocol.bind(node)
+  node.dialProtocol = (...args: Parameters<Libp2p["dialProtocol"]>) => {
+    if (counter.failing) return Promise.reject(new Error("dialing refused by the test"))
+    counter.opened++
+    return dial(...args)
+  }
+  return counter
+}
+
 /** Resolves when the stream is finished: `reset` when it was reset or aborted rather than closed. */
 export const whenFinished = (stream: Libp2pStream): Promise<{ readonly reset: boolean }> =>
   new Promise((resolve) => {
