@@ -163,7 +163,12 @@ export const makeSender = (ops: HostOps, config: Required<Libp2pNetworkOptions>,
       return response
     })
 
-  /** One write and no read: the server answers nothing, so the stream is free again once the frame is out. */
+  /**
+   * One write and no read: the server answers nothing, so the stream is
+   * free again once the frame is out. Sent means written, as in go: no
+   * answer tells whether the remote read it, on a reused stream as on a new
+   * one; only a write that fails is known, and reported.
+   */
   const oneWay = (framed: FramedStream, bytes: Uint8Array): Effect.Effect<void, StreamFailure> => {
     carriedOneWay.add(framed)
     return framed.write(bytes)
