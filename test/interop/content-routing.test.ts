@@ -2,13 +2,16 @@
  * Provider records across implementations: ADD_PROVIDER written by one
  * implementation is stored by the other (checked with a raw GET_PROVIDERS),
  * and findProviders on either side returns providers announced by the
- * other, with addresses a peer can dial.
+ * other, with addresses a peer can dial. Our ADD_PROVIDERs reach a js server
+ * over one reused stream, which then still carries requests.
  */
 
 import { expect, layer } from "@effect/vitest"
-import { MessageType, peerInfoFromWire } from "@effect-kad/core"
+import { DEFAULT_PROTOCOL, Libp2pNetwork, MessageType, peerInfoFromWire, peerInfoToWire } from "@effect-kad/core"
 import { Effect } from "effect"
+import type { Libp2p } from "libp2p"
 import type { CID } from "multiformats/cid"
+import { createLoopbackHost } from "../support/hosts.js"
 import { tcpPorts } from "./support/expect.js"
 import { eventually, firstOfEachKind, MixedNetwork, type MixedNetworkShape } from "./support/network.js"
 import { type DhtNode, InteropError } from "./support/nodes.js"
@@ -83,6 +86,53 @@ layer(MixedNetwork.layer(), { excludeTestServices: true, timeout: "90 seconds" }
           expect(ids, finder.name).toEqual(expect.arrayContaining(pair.map((p) => p.peerId.toString())))
         }
       }),
+    60_000
+  )
+
+  it.effect(
+    "our ADD_PROVIDERs to a js server share one stream, and requests after them on it read their own answers",
+    () =>
+      Effect.gen(function* () {
+        const net = yield* MixedNetwork
+        const server = net.js.servers[1]
+        const host = yield* Effect.acquireRelease(Effect.promise(createLoopbackHost), (node) =>
+          Effect.promise(async () => node.stop())
+        )
+        let opened = 0
+        const dial = host.dialProtocol.bind(host)
+        host.dialProtocol = (...args: Parameters<Libp2p["dialProtocol"]>) => {
+          if (String(args[1]) === DEFAULT_PROTOCOL) opened++
+          return dial(...args)
+        }
+        const network = yield* Libp2pNetwork.make(host)
+        yield* network.rememberAddresses({ id: server.peerId, multiaddrs: server.addresses() })
+        const self = peerInfoToWire(yield* network.selfInfo)
+        const cids = yield* Effect.forEach(Array.from({ length: 30 }), () => randomCid())
+        for (const cid of cids) {
+          yield* network.send(server.peerId, {
+            type: MessageType.ADD_PROVIDER,
+            key: cid.multihash.bytes as Uint8Array<ArrayBuffer>,
+            closerPeers: [],
+            providerPeers: [self]
+          })
+        }
+        // js handles a stream's messages one after the other, answering none of
+        // the ADD_PROVIDERs: each GET_PROVIDERS reads its own answer, which
+        // already holds the records written before it
+        for (const cid of cids) {
+          const response = yield* network.request(server.peerId, {
+            type: MessageType.GET_PROVIDERS,
+            key: cid.multihash.bytes as Uint8Array<ArrayBuffer>,
+            closerPeers: [],
+            providerPeers: []
+          })
+          expect(response.type).toBe(MessageType.GET_PROVIDERS)
+          expect(Array.from(response.key ?? [])).toEqual(Array.from(cid.multihash.bytes))
+          const ids = response.providerPeers.map((wire) => peerInfoFromWire(wire)?.id.toString())
+          expect(ids).toEqual([host.peerId.toString()])
+        }
+        expect(opened).toBe(1)
+      }).pipe(Effect.scoped),
     60_000
   )
 

@@ -1,85 +1,27 @@
-import { noise } from "@chainsafe/libp2p-noise"
-import { yamux } from "@chainsafe/libp2p-yamux"
 import { describe, expect, it } from "@effect/vitest"
 import { generateKeyPair } from "@libp2p/crypto/keys"
-import { identify, identifyPush } from "@libp2p/identify"
-import type { Stream as Libp2pStream, PeerId } from "@libp2p/interface"
+import type { Stream as Libp2pStream } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
-import { tcp } from "@libp2p/tcp"
 import { multiaddr } from "@multiformats/multiaddr"
-import { Chunk, Deferred, Effect, Either, Exit, Fiber, Option, Queue, Schedule, Scope, Stream } from "effect"
-import { createLibp2p, type Libp2p } from "libp2p"
+import { Chunk, Deferred, Effect, Either, Exit, Fiber, Option, Queue, Scope, Stream } from "effect"
 import * as varint from "uint8-varint"
 import type { Uint8ArrayList } from "uint8arraylist"
 import * as Libp2pNetwork from "../src/network/libp2p.js"
-import type { NetworkShape, PeerEvent, RequestHandler } from "../src/network/network.js"
+import type { NetworkShape, PeerEvent } from "../src/network/network.js"
 import { DEFAULT_PROTOCOL, decodeMessage, encodeMessage, type Message, MessageType } from "../src/wire/codec.js"
 import { FrameDecoder, frame } from "../src/wire/frame.js"
-
-type Host = Libp2p<{ probe: { readonly components: Libp2pNetwork.Libp2pComponentsLike } }>
-
-/** A real host on 127.0.0.1 (TCP, Noise, Yamux, Identify and Identify Push), stopped with the scope. */
-const makeHost: Effect.Effect<Host, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.promise(() =>
-    createLibp2p({
-      addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: {
-        identify: identify(),
-        identifyPush: identifyPush(),
-        // exposes the components js-libp2p gives a service, to test that adapter
-        probe: (components: Libp2pNetwork.Libp2pComponentsLike) => ({ components })
-      }
-    })
-  ),
-  (node) => Effect.promise(async () => node.stop())
-)
-
-const message = (type: MessageType, key: string): Message => ({
-  type,
-  key: new TextEncoder().encode(key),
-  closerPeers: [],
-  providerPeers: []
-})
-
-const keyText = (m: Message): string => new TextDecoder().decode(m.key)
-
-/** Answers FIND_NODE and PING with the request's key; says nothing to ADD_PROVIDER. */
-const echo =
-  (seen?: Queue.Queue<Message>): RequestHandler =>
-  (_from, request) =>
-    Effect.gen(function* () {
-      if (seen !== undefined) yield* Queue.offer(seen, request)
-      if (request.type === MessageType.ADD_PROVIDER) return undefined
-      return { ...message(request.type ?? MessageType.PING, `echo:${keyText(request)}`) }
-    })
-
-/** Two hosts with a network each; `b` knows `a`'s addresses. */
-const twoNodes = (options: Libp2pNetwork.Libp2pNetworkOptions = {}) =>
-  Effect.gen(function* () {
-    const a = yield* makeHost
-    const b = yield* makeHost
-    const netA = yield* Libp2pNetwork.make(a, options)
-    const netB = yield* Libp2pNetwork.make(b, options)
-    yield* netB.rememberAddresses(yield* netA.selfInfo)
-    return { a, b, netA, netB }
-  })
-
-const dhtStreams = (node: Libp2p, peer: PeerId, protocol = DEFAULT_PROTOCOL): Array<Libp2pStream> =>
-  node
-    .getConnections(peer)
-    .flatMap((connection) => connection.streams)
-    .filter((stream) => stream.protocol === protocol)
-
-/** Resolves when the stream is finished: `reset` when it was reset or aborted rather than closed. */
-const whenFinished = (stream: Libp2pStream): Promise<{ readonly reset: boolean }> =>
-  new Promise((resolve) => {
-    if (stream.status === "reset" || stream.status === "aborted") return resolve({ reset: true })
-    if (stream.status === "closed") return resolve({ reset: false })
-    stream.addEventListener("close", (event) => resolve({ reset: event.error !== undefined }), { once: true })
-  })
+import {
+  dhtStreams,
+  echo,
+  eventually,
+  fail,
+  type Host,
+  keyText,
+  makeHost,
+  message,
+  twoNodes,
+  whenFinished
+} from "./support/hosts.js"
 
 /** Resolves when the remote closes its writing side (a graceful close). */
 const whenRemoteClosedWrite = (stream: Libp2pStream): Promise<void> =>
@@ -97,11 +39,6 @@ const collectFrames = (stream: Libp2pStream): Array<Uint8Array> => {
   })
   return frames
 }
-
-const eventually = <A>(check: Effect.Effect<A, unknown>) =>
-  check.pipe(Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("10 seconds"))), Effect.orDie)
-
-const fail = (reason: string) => Effect.fail(new Error(reason))
 
 /** Starts collecting `net`'s events matching `predicate`; join the fiber for the first one (10 s deadline). */
 const firstEvent = (net: NetworkShape, predicate: (event: PeerEvent) => boolean) =>

@@ -1,7 +1,15 @@
 import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
 import { describe, expect, it } from "@effect/vitest"
-import { Libp2pNetwork, type Message, MessageType, Network, type PeerInfo, peerInfoToWire } from "@effect-kad/core"
+import {
+  DEFAULT_PROTOCOL,
+  Libp2pNetwork,
+  type Message,
+  MessageType,
+  Network,
+  type PeerInfo,
+  peerInfoToWire
+} from "@effect-kad/core"
 import {
   layerPeerRouting,
   type NetworkSizeEstimator,
@@ -13,7 +21,7 @@ import {
 import { identify, identifyPush } from "@libp2p/identify"
 import { tcp } from "@libp2p/tcp"
 import { Chunk, type Context, Effect, Layer, Schedule, type Scope, Stream } from "effect"
-import { createLibp2p } from "libp2p"
+import { createLibp2p, type Libp2p } from "libp2p"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
@@ -29,6 +37,7 @@ type Services =
   | ProviderStoreService
 
 interface RealNode {
+  readonly host: Libp2p
   readonly context: Context.Context<Services>
   readonly run: <A, E>(effect: Effect.Effect<A, E, Services>) => Effect.Effect<A, E>
   readonly info: PeerInfo
@@ -74,7 +83,7 @@ const makeNode = (serving: boolean): Effect.Effect<RealNode, unknown, Scope.Scop
       )
     }
     const info = yield* run(Effect.flatMap(Network, (n) => n.selfInfo))
-    return { context, run, info }
+    return { host, context, run, info }
   })
 
 const eventually = <A>(check: Effect.Effect<A, unknown>) =>
@@ -110,6 +119,17 @@ const starNetwork = Effect.gen(function* () {
   )
   return { servers, hub, leaves, client }
 })
+
+/** Counts the DHT streams `host` opens from now on: every outbound one goes through `dialProtocol`. */
+const countDhtStreams = (host: Libp2p) => {
+  const counter = { opened: 0 }
+  const dial = host.dialProtocol.bind(host)
+  host.dialProtocol = (...args: Parameters<Libp2p["dialProtocol"]>) => {
+    if (String(args[1]) === DEFAULT_PROTOCOL) counter.opened++
+    return dial(...args)
+  }
+  return counter
+}
 
 const cidOf = (text: string) =>
   Effect.promise(async () => CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode(text))))
@@ -150,6 +170,39 @@ describe("content routing over real libp2p hosts", () => {
         }
         // the client holds no records: it found them all over GET_PROVIDERS
         expect(yield* storedProviders(client, cids[0].multihash.bytes)).toEqual([])
+      }),
+    90_000
+  )
+
+  it.scopedLive(
+    "provideMany sends each peer its ADD_PROVIDERs over a few reused streams, and every peer stores every record",
+    () =>
+      Effect.gen(function* () {
+        const { servers, leaves } = yield* starNetwork
+        const provider = leaves[1]
+        const peers = servers.filter((node) => node !== provider)
+        const cids = yield* Effect.forEach(
+          Array.from({ length: 60 }, (_, i) => i),
+          (i) => cidOf(`many ${i}`)
+        )
+        const streams = countDhtStreams(provider.host)
+        const result = yield* provider.run(Effect.flatMap(ContentRouting, (c) => c.provideMany(cids)))
+        // fewer servers than k: every key goes to each of them
+        expect(result.messages).toBe(cids.length * peers.length)
+        expect(result.delivered).toBe(result.messages)
+        // one stream per message would be 240; the few lanes each peer's keys run on reuse theirs
+        expect(streams.opened).toBeLessThanOrEqual(peers.length * 4)
+
+        // ADD_PROVIDER is unanswered: the records are stored as each server reads them
+        yield* eventually(
+          Effect.forEach(peers, (peer) =>
+            Effect.forEach(cids, (cid) =>
+              Effect.flatMap(storedProviders(peer, cid.multihash.bytes), (providers) =>
+                providers.some((p) => p.id.equals(provider.info.id)) ? Effect.void : Effect.fail("not stored yet")
+              )
+            )
+          )
+        )
       }),
     90_000
   )

@@ -4,12 +4,14 @@ import { makeSimulation, type SimulatedNode } from "@effect-kad/routing"
 import { MemoryDatastore } from "datastore-core"
 import {
   Chunk,
+  Clock,
   Context,
   Duration,
   Effect,
   Exit,
   FastCheck as fc,
   Layer,
+  Logger,
   Runtime,
   Scope,
   Stream,
@@ -294,6 +296,63 @@ describe("sweeping reprovide on a simulated network", () => {
         })
         expect(late.overrunCycles).toBe(1)
         yield* Scope.close(second, Exit.void)
+      }),
+    60_000
+  )
+
+  it.scoped(
+    "a cycle still running when its interval ends is logged and counted then, not when its region finishes",
+    () =>
+      Effect.gen(function* () {
+        let latencyMillis = 0
+        const sim = yield* makeSimulation(
+          {
+            size: 30,
+            join: "filled-tables",
+            network: { latencyMillis: () => latencyMillis },
+            // slow answers are waited for: the lookups succeed, late
+            queryDeadline: { floorMillis: 10_000, ceilingMillis: 10_000, dialMillis: 10_000 }
+          },
+          layerContentRouting({ reprovideInterval: Duration.infinity, cleanupInterval: Duration.infinity })
+        )
+        const provider = sim.nodes[0]
+        const warnings: Array<string> = []
+        const capture = Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag !== "Warning") return
+          warnings.push(Array.isArray(message) ? message.join(" ") : String(message))
+        })
+        const overrunWarning = "reprovide cycle cannot finish within its interval"
+        const short = { provideValidity: "48 hours", reprovideInterval: "2 seconds" } as const
+        const scope = yield* Scope.make()
+        const own = yield* startOwn(provider, scope, short).pipe(Effect.provide(Logger.add(capture)))
+        yield* own.provideMany(yield* cidsOf(12, "overrun"))
+        const cycleStart = (yield* own.reprovideProgress).cycleStartMillis ?? expect.fail("no cycle started")
+
+        // From now on a message takes a second: a region needs at least one
+        // round trip and one send, 3 s, more than the whole 2 s interval.
+        latencyMillis = 1_000
+        while ((yield* Clock.currentTimeMillis) < cycleStart + 2_200) {
+          yield* TestClock.adjust("100 millis")
+          yield* TestServices.provideLive(Effect.sleep("5 millis"))
+        }
+        yield* eventually(() => warnings.includes(overrunWarning))
+        const atDeadline = yield* own.reprovideProgress
+        expect(atDeadline.overrunCycles).toBe(1)
+        // no region has finished: the overrun was noticed by the deadline itself
+        expect(atDeadline.doneInCycle).toBe(0)
+        expect(atDeadline.cyclesCompleted).toBe(0)
+
+        // a fast network again: the late cycle finishes, counted once, and the next one keeps time
+        latencyMillis = 0
+        for (let i = 0; i < 1000 && (yield* own.reprovideProgress).cyclesCompleted < 2; i++) {
+          yield* TestClock.adjust("100 millis")
+          yield* TestServices.provideLive(Effect.sleep("5 millis"))
+        }
+        const after = yield* own.reprovideProgress
+        expect(after.cyclesCompleted).toBeGreaterThanOrEqual(2)
+        expect(after.overrunCycles).toBe(1)
+        expect(warnings.filter((text) => text === overrunWarning)).toHaveLength(1)
+        yield* Scope.close(scope, Exit.void)
       }),
     60_000
   )

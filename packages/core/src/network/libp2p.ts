@@ -2,9 +2,11 @@
  * The {@link Network} service over a js-libp2p host: a full `Libp2p` node or
  * the `components` a js-libp2p service is constructed with.
  *
- * Outbound, a request opens a stream with the DHT protocol (or takes an idle
- * one to the same peer from a small pool, as the spec allows), writes one
- * varint-framed message and reads exactly one framed response. Inbound,
+ * Outbound, a request or a one-way message (ADD_PROVIDER) takes an idle
+ * stream to the peer from a small pool, as the spec allows, or opens one
+ * with the DHT protocol, and writes one varint-framed message; a request
+ * then reads exactly one framed response. The stream goes back to the pool
+ * for the next message to that peer. Inbound,
  * `serve` registers the protocol on the host's registrar, which is also what
  * makes identify advertise it (server mode), and answers every framed
  * request arriving on a stream until the remote closes it or it idles out.

@@ -1,9 +1,11 @@
 /**
  * The outbound side of the libp2p `Network`, after go-libp2p-kad-dht's
- * message manager: a request takes an idle stream to the peer from the pool
- * or opens one, writes one varint-framed message and reads exactly one
- * framed response; a reused stream that turns out dead is retried once on a
- * fresh one. `send` writes one message and closes the stream.
+ * message manager: every message, request or one-way, takes an idle stream
+ * to the peer from the pool or opens one, and writes one varint-framed
+ * message; a request then reads exactly one framed response. The stream
+ * goes back to the pool after a clean exchange, so a peer that is sent many
+ * messages (a region's ADD_PROVIDERs) gets them over a few streams. A reused
+ * stream that turns out dead is retried once on a fresh one.
  *
  * @module
  */
@@ -22,7 +24,7 @@ import {
   TransientNetworkError
 } from "../../errors.js"
 import type { NetworkShape, RequestError, RequestOptions } from "../../network/network.js"
-import { decodeMessage, encodeMessage, type Message } from "../../wire/codec.js"
+import { decodeMessage, encodeMessage, type Message, MessageType } from "../../wire/codec.js"
 import { frame } from "../../wire/frame.js"
 import { FramedStream, StreamAbortedError, StreamFailure } from "./framed.js"
 import { errorText, type HostOps } from "./host.js"
@@ -32,7 +34,18 @@ import type { StreamPool } from "./stream-pool.js"
 /** A reused stream failed before the remote said anything: it was closed under us, so retry on a fresh one. */
 class StaleStream extends Data.TaggedError("StaleStream")<{ readonly failure: StreamFailure }> {}
 
-type ExchangeError = StreamFailure | MessageTooLargeError | DecodeError | StaleStream | RequestError
+/**
+ * A stream that carried a one-way message answered a request with a frame
+ * of another type: the remote answered the one-way message after all, and
+ * that answer is not this request's. The request is retried on a fresh
+ * stream, which carries nothing before it.
+ */
+class StrayResponse extends Data.TaggedError("StrayResponse")<{
+  readonly expected: MessageType
+  readonly received: MessageType
+}> {}
+
+type ExchangeError = StreamFailure | MessageTooLargeError | DecodeError | StaleStream | StrayResponse | RequestError
 
 /** libp2p's multistream-select rejection: the peer does not speak the protocol, so retrying cannot help. */
 const isUnsupportedProtocol = (cause: unknown): boolean =>
@@ -122,8 +135,17 @@ export const makeSender = (ops: HostOps, config: Required<Libp2pNetworkOptions>,
     return Either.right(frame(body))
   }
 
+  // Streams that carried a one-way message: the only ones on which a frame
+  // read for a request can be an answer to something else (see StrayResponse).
+  const carriedOneWay = new WeakSet<FramedStream>()
+
   /** One write and one read on `framed`; the caller owns the stream's fate. */
-  const roundTrip = (framed: FramedStream, bytes: Uint8Array, onSent: (() => void) | undefined) =>
+  const roundTrip = (
+    framed: FramedStream,
+    bytes: Uint8Array,
+    type: Message["type"],
+    onSent: (() => void) | undefined
+  ): Effect.Effect<Message, ExchangeError> =>
     Effect.gen(function* () {
       yield* framed.write(bytes)
       onSent?.()
@@ -131,20 +153,38 @@ export const makeSender = (ops: HostOps, config: Required<Libp2pNetworkOptions>,
       if (body === undefined) {
         return yield* Effect.fail(new StreamFailure({ reason: "stream closed before a response" }))
       }
-      return yield* decodeMessage(body)
+      const response = yield* decodeMessage(body)
+      // decoding makes an absent type PUT_VALUE, the proto3 default; so does the comparison
+      const expected = type ?? MessageType.PUT_VALUE
+      const received = response.type ?? MessageType.PUT_VALUE
+      if (received !== expected && carriedOneWay.has(framed)) {
+        return yield* Effect.fail(new StrayResponse({ expected, received }))
+      }
+      return response
     })
 
   /**
-   * One attempt on a pooled stream (when `reuse` and one is idle) or a new
-   * one. The stream goes back to the pool only after a clean exchange;
-   * any failure or interruption (the deadline) resets it.
+   * One write and no read: the server answers nothing, so the stream is
+   * free again once the frame is out. Sent means written, as in go: no
+   * answer tells whether the remote read it, on a reused stream as on a new
+   * one; only a write that fails is known, and reported.
    */
-  const attempt = (
+  const oneWay = (framed: FramedStream, bytes: Uint8Array): Effect.Effect<void, StreamFailure> => {
+    carriedOneWay.add(framed)
+    return framed.write(bytes)
+  }
+
+  /**
+   * One attempt of `exchange` on a pooled stream (when `reuse` and one is
+   * idle) or a new one. The stream goes back to the pool only after a clean
+   * exchange; any failure or interruption (the deadline) resets it, so a
+   * stream with half a frame on it is never reused.
+   */
+  const attempt = <A>(
     peer: PeerId,
-    bytes: Uint8Array,
     reuse: boolean,
-    onSent: (() => void) | undefined
-  ): Effect.Effect<Message, ExchangeError> => {
+    exchange: (framed: FramedStream) => Effect.Effect<A, ExchangeError>
+  ): Effect.Effect<A, ExchangeError> => {
     const key = peer.toString()
     return Effect.uninterruptibleMask((restore) => {
       const pooled = reuse ? pool.take(key) : undefined
@@ -154,7 +194,7 @@ export const makeSender = (ops: HostOps, config: Required<Libp2pNetworkOptions>,
           : Effect.map(restore(openStream(peer)), (stream) => new FramedStream(stream, maxMessageSize))
       return Effect.flatMap(acquire, (framed) => {
         const heardBefore = framed.bytesReceived
-        return restore(roundTrip(framed, bytes, onSent)).pipe(
+        return restore(exchange(framed)).pipe(
           Effect.onExit((exit) =>
             Effect.sync(() => {
               if (Exit.isSuccess(exit)) pool.put(key, framed)
@@ -171,6 +211,19 @@ export const makeSender = (ops: HostOps, config: Required<Libp2pNetworkOptions>,
     })
   }
 
+  /** `exchange` on a pooled stream, and once more on a fresh one when the pooled one was dead, as go does. */
+  const withFreshRetry = <A>(
+    peer: PeerId,
+    exchange: (framed: FramedStream) => Effect.Effect<A, ExchangeError>
+  ): Effect.Effect<A, RequestError> =>
+    attempt(peer, true, exchange).pipe(
+      Effect.catchTags({
+        StaleStream: () => attempt(peer, false, exchange),
+        StrayResponse: () => attempt(peer, false, exchange)
+      }),
+      Effect.mapError((error) => toRequestError(peer, error))
+    )
+
   const toRequestError = (peer: PeerId, error: ExchangeError): RequestError => {
     const id = peer.toString()
     switch (error._tag) {
@@ -178,6 +231,11 @@ export const makeSender = (ops: HostOps, config: Required<Libp2pNetworkOptions>,
         return new TransientNetworkError({ peer: id, reason: error.reason, cause: error.cause })
       case "StaleStream":
         return new TransientNetworkError({ peer: id, reason: error.failure.reason, cause: error.failure.cause })
+      case "StrayResponse":
+        return new ProtocolError({
+          peer: id,
+          reason: `a ${error.received} response to a ${error.expected} request`
+        })
       case "MessageTooLargeError":
         return new ProtocolError({ peer: id, reason: error.message, cause: error })
       case "DecodeError":
@@ -190,30 +248,13 @@ export const makeSender = (ops: HostOps, config: Required<Libp2pNetworkOptions>,
   const request: NetworkShape["request"] = (peer, message, requestOptions) =>
     Effect.flatMap(
       Effect.suspend(() => encodeFrame(peer, message)),
-      (bytes) =>
-        attempt(peer, bytes, true, requestOptions?.onSent).pipe(
-          // a pooled stream the remote had closed: the one retry, on a fresh stream, as go does
-          Effect.catchTag("StaleStream", () => attempt(peer, bytes, false, requestOptions?.onSent)),
-          Effect.mapError((error) => toRequestError(peer, error))
-        )
+      (bytes) => withFreshRetry(peer, (framed) => roundTrip(framed, bytes, message.type, requestOptions?.onSent))
     ).pipe((effect) => withDeadline(effect, `request to ${peer.toString()}`, requestOptions))
 
   const send: NetworkShape["send"] = (peer, message, requestOptions) =>
     Effect.flatMap(
       Effect.suspend(() => encodeFrame(peer, message)),
-      (bytes) =>
-        Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(restore(openStream(peer)), (stream) => {
-            const framed = new FramedStream(stream, maxMessageSize)
-            // Closing our side tells the server no response is awaited and flushes the frame.
-            return restore(Effect.zipRight(framed.write(bytes), framed.close)).pipe(
-              Effect.onExit((exit) =>
-                Effect.sync(() => (Exit.isSuccess(exit) ? framed.detach() : framed.abort(abortReason(exit.cause))))
-              ),
-              Effect.mapError((error) => toRequestError(peer, error))
-            )
-          })
-        )
+      (bytes) => withFreshRetry(peer, (framed) => oneWay(framed, bytes))
     ).pipe((effect) => withDeadline(effect, `send to ${peer.toString()}`, requestOptions))
 
   return { request, send, withDeadline }

@@ -1,7 +1,8 @@
 /**
  * The outbound stream pool of the libp2p `Network`: idle DHT streams
- * kept per peer for the next request, as the spec allows and as
- * go-libp2p-kad-dht's message manager keeps one sender per peer.
+ * kept per peer for the next message, request or one-way, as the spec
+ * allows and as go-libp2p-kad-dht's message manager keeps one sender per
+ * peer.
  *
  * @module
  */
@@ -42,7 +43,7 @@ export class StreamPool {
 
   /**
    * Keeps a stream whose exchange completed cleanly, or closes it when it
-   * cannot carry another request (the remote closed its side, sent more
+   * cannot carry another message (the remote closed its side, sent more
    * than was asked) or the pool is full.
    */
   put(peer: string, framed: FramedStream): void {

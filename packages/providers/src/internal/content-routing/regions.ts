@@ -38,7 +38,15 @@ export const MAX_REGION_DEPTH = 24
 /** Lanes of ADD_PROVIDER sends running at once while announcing a region. */
 const ANNOUNCE_CONCURRENCY = 64
 
-/** Sends in flight to one peer: the idle streams the libp2p network keeps per peer, so each is reused. */
+/**
+ * ADD_PROVIDER sends in flight to one peer. The libp2p network gives a
+ * stream back to its pool after each one-way write and keeps up to
+ * `maxIdleStreamsPerPeer` (4 by default) idle per peer: with no more lanes
+ * than that, a lane's next key finds an idle stream, so a peer's keys share
+ * a handful of streams; more lanes would open streams that the full pool
+ * then closes. The in-memory network has no streams: there the lanes only
+ * bound the sends in flight.
+ */
 const LANES_PER_PEER = 4
 
 /** Hashes tried per slice while sampling a key into a prefix. */
@@ -240,8 +248,8 @@ export const announceRegion = (
     }
     let messages = 0
     let delivered = 0
-    // Each peer gets its keys over a few lanes, each lane one stream reused
-    // for every key it carries (the pool keeps that many idle streams per peer).
+    // Each peer gets its keys over a few lanes, one send at a time per lane,
+    // so its keys share the few streams the pool keeps for it.
     const lanes: Array<{ readonly id: PeerId; readonly keys: ReadonlyArray<Uint8Array> }> = []
     for (const batch of byPeer.values()) {
       const count = Math.min(LANES_PER_PEER, batch.keys.length)

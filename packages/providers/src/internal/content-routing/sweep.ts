@@ -183,8 +183,8 @@ const lowerThan = (a: Uint8Array, b: Uint8Array): boolean => {
  * saved cycle (or starts one now; the progress is readable once this
  * returns), then forever takes the region at the cursor once its time in
  * the cycle has come, reprovides its keys and saves the position. A cycle
- * still running when its interval ends is counted and logged; the next one
- * starts when it finishes rather than piling up.
+ * still running when its interval ends is counted and logged as soon as the
+ * interval ends; the next one starts when it finishes rather than piling up.
  */
 export const startSweeps = (
   env: SweepEnv,
@@ -247,22 +247,40 @@ export const startSweeps = (
       const due = position.cycleStart + intervalMillis * keyspaceFraction(sorted[at].kadId)
       // keys may come and go while waiting (a new one may be due sooner): the region is chosen again afterwards
       if (now < due) return yield* Effect.raceFirst(Effect.sleep(Duration.millis(due - now)), Queue.take(env.added))
-      const region = yield* exploreRegion(env.provide, env.keys, sorted[at])
-      const end = prefixEnd(region.prefix, region.depth)
-      const current = env.keys.sorted()
-      const from = env.keys.lowerBound(position.cursor)
-      const until = end === undefined ? current.length : env.keys.lowerBound(end)
-      const entries = current.slice(from, until)
-      const self = yield* env.provide.network.selfInfo
-      yield* refreshLocal(env, self, entries)
-      const outcome = yield* announceRegion(env.provide, self, region, entries)
-      counters.lookups += region.lookups
-      counters.messages += outcome.messages
-      counters.doneInCycle += entries.length
-      if ((yield* Clock.currentTimeMillis) > position.cycleStart + intervalMillis) yield* noteOverrun
-      position = { cycleStart: position.cycleStart, cursor: end ?? KEYSPACE_END }
-      yield* save(position)
+      const deadline = position.cycleStart + intervalMillis
+      yield* Effect.raceFirst(reprovideRegion(sorted[at]), overrunAt(deadline - now))
+      if ((yield* Clock.currentTimeMillis) > deadline) yield* noteOverrun
     })
+
+    // The region at the cursor: explored, its keys refreshed here and
+    // announced, and the cursor moved past it.
+    const reprovideRegion = (first: ProvidedKey) =>
+      Effect.gen(function* () {
+        const region = yield* exploreRegion(env.provide, env.keys, first)
+        const end = prefixEnd(region.prefix, region.depth)
+        const current = env.keys.sorted()
+        const from = env.keys.lowerBound(position.cursor)
+        const until = end === undefined ? current.length : env.keys.lowerBound(end)
+        const entries = current.slice(from, until)
+        const self = yield* env.provide.network.selfInfo
+        yield* refreshLocal(env, self, entries)
+        const outcome = yield* announceRegion(env.provide, self, region, entries)
+        counters.lookups += region.lookups
+        counters.messages += outcome.messages
+        counters.doneInCycle += entries.length
+        position = { cycleStart: position.cycleStart, cursor: end ?? KEYSPACE_END }
+        yield* save(position)
+      })
+
+    // Raced against a region's work: when the interval ends first, the cycle
+    // has overrun right then, whether or not the region (a silent peer, a
+    // slow lookup) ever finishes. It never completes, so the race ends with
+    // the region, whichever way that ends, and interrupts it.
+    const overrunAt = (millis: number): Effect.Effect<never> =>
+      Effect.sleep(Duration.millis(Math.max(0, millis))).pipe(
+        Effect.zipRight(noteOverrun),
+        Effect.zipRight(Effect.never)
+      )
 
     yield* Effect.forkScoped(Effect.forever(step))
   })
