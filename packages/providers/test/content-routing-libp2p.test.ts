@@ -190,6 +190,7 @@ describe("content routing over real libp2p hosts", () => {
         // fewer servers than k: every key goes to each of them
         expect(result.messages).toBe(cids.length * peers.length)
         expect(result.delivered).toBe(result.messages)
+        expect(result.undelivered).toBe(0)
         // one stream per message would be 240; the few lanes each peer's keys run on reuse theirs
         expect(streams.opened).toBeLessThanOrEqual(peers.length * 4)
 

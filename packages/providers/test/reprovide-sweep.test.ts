@@ -153,6 +153,7 @@ describe("sweeping reprovide on a simulated network", () => {
                   expect(result.done).toBe(cids.length)
                   expect(result.messages).toBe(cids.length * 20)
                   expect(result.delivered).toBe(result.messages)
+                  expect(result.undelivered).toBe(0)
                   expect(seen.at(-1)?.done).toBe(cids.length)
                   // progress only grows
                   for (let i = 1; i < seen.length; i++) expect(seen[i].done).toBeGreaterThan(seen[i - 1].done)

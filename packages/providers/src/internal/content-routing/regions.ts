@@ -71,10 +71,15 @@ export interface RegionPeer {
 
 /** What announcing a region's keys did. */
 export interface AnnounceOutcome {
-  /** ADD_PROVIDER sent, one per key and peer. */
+  /** ADD_PROVIDER sent. */
   readonly messages: number
   /** Of those, delivered. */
   readonly delivered: number
+  /**
+   * ADD_PROVIDER due (one per key and peer) but not delivered: the send
+   * failed, or it was skipped because an earlier send to that peer failed.
+   */
+  readonly undelivered: number
   /** Distinct peers sent to. */
   readonly peers: number
 }
@@ -248,10 +253,12 @@ export const announceRegion = (
     }
     let messages = 0
     let delivered = 0
+    let due = 0
     // Each peer gets its keys over a few lanes, one send at a time per lane,
     // so its keys share the few streams the pool keeps for it.
     const lanes: Array<{ readonly id: PeerId; readonly keys: ReadonlyArray<Uint8Array> }> = []
     for (const batch of byPeer.values()) {
+      due += batch.keys.length
       const count = Math.min(LANES_PER_PEER, batch.keys.length)
       for (let lane = 0; lane < count; lane++) {
         lanes.push({ id: batch.id, keys: batch.keys.filter((_, i) => i % count === lane) })
@@ -271,5 +278,5 @@ export const announceRegion = (
         }),
       { concurrency: ANNOUNCE_CONCURRENCY, discard: true }
     )
-    return { messages, delivered, peers: byPeer.size }
+    return { messages, delivered, undelivered: due - delivered, peers: byPeer.size }
   })

@@ -91,6 +91,8 @@ export interface ProvideManyProgress {
 export interface ProvideManyResult extends ProvideManyProgress {
   /** ADD_PROVIDER delivered. */
   readonly delivered: number
+  /** ADD_PROVIDER due but not delivered (failed, or skipped after an earlier send to the same peer failed). */
+  readonly undelivered: number
   /** Distinct peers sent to (a peer of several regions counts once per region). */
   readonly peers: number
 }
@@ -140,6 +142,7 @@ export const sweepEntries = (
     let lookups = 0
     let messages = 0
     let delivered = 0
+    let undelivered = 0
     let peers = 0
     // The next region is explored while earlier ones are still being announced.
     const announcing = yield* Effect.makeSemaphore(REGIONS_ANNOUNCED_AT_ONCE)
@@ -161,6 +164,7 @@ export const sweepEntries = (
           regions++
           messages += outcome.messages
           delivered += outcome.delivered
+          undelivered += outcome.undelivered
           peers += outcome.peers
           return onRegion({ total: entries.length, done, regions, lookups, messages })
         }),
@@ -170,7 +174,7 @@ export const sweepEntries = (
       fibers.push(fiber)
     }
     yield* Fiber.joinAll(fibers)
-    return { total: entries.length, done, regions, lookups, messages, delivered, peers }
+    return { total: entries.length, done, regions, lookups, messages, delivered, undelivered, peers }
   })
 
 const lowerThan = (a: Uint8Array, b: Uint8Array): boolean => {
