@@ -167,6 +167,19 @@ export interface PeerRoutingShape {
    * dialed.
    */
   readonly closerPeersFrom: (responder: PeerId, response: Message) => Effect.Effect<Array<PeerInfo>>
+  /**
+   * Other peers `responder` described (the providers of a GET_PROVIDERS
+   * answer, say), each with the addresses the address filter keeps, in the
+   * same order. Unlike {@link PeerRoutingShape.closerPeersFrom} no peer is
+   * left out, since the caller may want it without addresses, and nothing
+   * is remembered.
+   *
+   * @example
+   * ```ts
+   * const providers = yield* routing.filterAddressesFrom(responder, decodedProviders)
+   * ```
+   */
+  readonly filterAddressesFrom: (responder: PeerId, peers: ReadonlyArray<PeerInfo>) => Effect.Effect<Array<PeerInfo>>
 }
 
 /** Peer routing over the node's {@link Network} and {@link RoutingTable}. */
@@ -469,7 +482,12 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
         return Option.some(found)
       }).pipe(Effect.withSpan("PeerRouting.findPeer"))
 
-    const { closerPeersFrom, peersForResponse, closerPeersFor } = responsePeers(network, table, config.k, addressFilter)
+    const { closerPeersFrom, peersForResponse, closerPeersFor, filterAddressesFrom } = responsePeers(
+      network,
+      table,
+      config.k,
+      addressFilter
+    )
 
     return {
       getClosestPeers,
@@ -485,6 +503,7 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       requestsSettled,
       closerPeersFor,
       peersForResponse,
-      closerPeersFrom
+      closerPeersFrom,
+      filterAddressesFrom
     } satisfies PeerRoutingShape
   })
