@@ -168,16 +168,9 @@ export interface PeerRoutingShape {
    */
   readonly closerPeersFrom: (responder: PeerId, response: Message) => Effect.Effect<Array<PeerInfo>>
   /**
-   * Other peers `responder` described (the providers of a GET_PROVIDERS
-   * answer, say), each with the addresses the address filter keeps, in the
-   * same order. Unlike {@link PeerRoutingShape.closerPeersFrom} no peer is
-   * left out, since the caller may want it without addresses, and nothing
-   * is remembered.
-   *
-   * @example
-   * ```ts
-   * const providers = yield* routing.filterAddressesFrom(responder, decodedProviders)
-   * ```
+   * Peers `responder` described (a GET_PROVIDERS answer's providers), in
+   * order, each with the addresses the address filter keeps. Unlike
+   * `closerPeersFrom`, no peer is dropped and nothing is remembered.
    */
   readonly filterAddressesFrom: (responder: PeerId, peers: ReadonlyArray<PeerInfo>) => Effect.Effect<Array<PeerInfo>>
 }
@@ -482,12 +475,9 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
         return Option.some(found)
       }).pipe(Effect.withSpan("PeerRouting.findPeer"))
 
-    const { closerPeersFrom, peersForResponse, closerPeersFor, filterAddressesFrom } = responsePeers(
-      network,
-      table,
-      config.k,
-      addressFilter
-    )
+    // the peer lists of messages, read and written through the address filter
+    const peerLists = responsePeers(network, table, config.k, addressFilter)
+    const { closerPeersFrom } = peerLists
 
     return {
       getClosestPeers,
@@ -501,9 +491,6 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       awaitPeers,
       responseDeadlineMillis: Effect.sync(() => responseTimes.deadlineMillis()),
       requestsSettled,
-      closerPeersFor,
-      peersForResponse,
-      closerPeersFrom,
-      filterAddressesFrom
+      ...peerLists
     } satisfies PeerRoutingShape
   })
