@@ -1,8 +1,19 @@
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import parsePrometheusTextFormat from "parse-prometheus-text-format"
-import { killAll, startNode } from "./cli-process.js"
+import { killAll, runCli, startNode } from "./cli-process.js"
 
 afterEach(killAll)
+
+const CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+
+/** The value of a family without labels, as one scrape of `url` reads it. */
+const scrapeValue = async (url: string, family: string): Promise<string | undefined> => {
+  const families = parsePrometheusTextFormat(await (await fetch(url)).text())
+  return families.find((f) => f.name === family)?.metrics[0]?.value
+}
 
 describe("kad-dht node --metrics", () => {
   it("serves Prometheus text with the DHT's families, which a text-format parser reads", {
@@ -45,5 +56,29 @@ describe("kad-dht node --metrics", () => {
 
     const stopped = await node.stop()
     expect(stopped.code).toBe(0)
+  })
+
+  it("a --data-dir node reports the provider records its datastore holds", { timeout: 180_000 }, async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "kad-dht-metrics-"))
+    try {
+      const node = await startNode(["--data-dir", dataDir, "--health-interval", "0", "--metrics", "127.0.0.1:0"])
+      const url = (node.started as unknown as { metrics: string }).metrics
+      expect(await scrapeValue(url, "libp2p_kad_dht_provider_store_keys")).toBe("0")
+
+      const provide = await runCli(["provide", CID, "-b", node.started.addresses[0], "--json"])
+      expect(provide.code, provide.stderr).toBe(0)
+      // ADD_PROVIDER is unanswered, and one scrape answers the next second's: ask until the record shows
+      let keys: string | undefined
+      for (let i = 0; i < 20 && keys !== "1"; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 1_100))
+        keys = await scrapeValue(url, "libp2p_kad_dht_provider_store_keys")
+      }
+      expect(keys).toBe("1")
+      expect(await scrapeValue(url, "libp2p_kad_dht_provider_store_providers")).toBe("1")
+
+      expect((await node.stop()).code).toBe(0)
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
   })
 })

@@ -11,12 +11,16 @@ import {
   peerInfoFromWire
 } from "@effect-kad/core"
 import { DHTConfig, type DHTOption, effectiveAddressFilter } from "@effect-kad/options"
+import { ProviderStoreService } from "@effect-kad/providers"
 import { PeerRouting, RoutingTable } from "@effect-kad/routing"
 import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr"
 import { Chunk, Effect, Either, Layer, Stream } from "effect"
+import { CID } from "multiformats/cid"
+import * as raw from "multiformats/codecs/raw"
+import { sha256 } from "multiformats/hashes/sha2"
 import { addressFilter, DHTMode, Dht, disableAutoRefresh, lanDHT, mode } from "../src/index.js"
 
 const newPeerId = Effect.promise(async () => peerIdFromPrivateKey(await generateKeyPair("Ed25519")))
@@ -34,8 +38,9 @@ const node = (hub: MemoryNetworkHub, listen: ReadonlyArray<string>, options: Rea
     const id = yield* newPeerId
     const config = yield* DHTConfig.fromOptions([mode(DHTMode.server), disableAutoRefresh(), ...options])
     const context = yield* Layer.build(Dht.layerWith(config, hub.layer(id, addrs(...listen))))
-    const run = <A, E>(effect: Effect.Effect<A, E, Network | RoutingTable | PeerRouting | Dht>) =>
-      Effect.provide(effect, context)
+    const run = <A, E>(
+      effect: Effect.Effect<A, E, Network | RoutingTable | PeerRouting | Dht | ProviderStoreService>
+    ) => Effect.provide(effect, context)
     return { id, run }
   })
 
@@ -78,6 +83,53 @@ const askFindNode = (from: Node, to: PeerId) =>
       return new Map(peers.map((p) => [p.id.toString(), strings(p.multiaddrs)]))
     })
   )
+
+/**
+ * A client (with `clientOptions`) that finds the providers of a key held by
+ * a careless server (with `serverOptions`, handing out every address): one
+ * provider announced with mixed addresses, one with private ones only. Both
+ * are peers nobody met, so what the client's peer store holds of them came
+ * from the answer (or from `clientKnows`, addresses it had of the second).
+ */
+const findCarelessProviders = (
+  serverOptions: ReadonlyArray<DHTOption>,
+  clientOptions: ReadonlyArray<DHTOption>,
+  clientKnows: ReadonlyArray<string> = []
+) =>
+  Effect.gen(function* () {
+    const hub = new MemoryNetworkHub()
+    const server = yield* node(hub, ["/ip4/198.51.100.1/tcp/4001"], [addressFilter(keepAllAddresses), ...serverOptions])
+    const mixed = yield* newPeerId
+    const hidden = yield* newPeerId
+    const cid = CID.createV1(raw.code, yield* Effect.promise(async () => sha256.digest(addrs(PUBLIC)[0].bytes)))
+    yield* server.run(
+      Effect.flatMap(ProviderStoreService, (store) =>
+        Effect.all([
+          store.addProvider(cid.multihash.bytes, { id: mixed, multiaddrs: addrs(...MIXED) }),
+          store.addProvider(cid.multihash.bytes, { id: hidden, multiaddrs: addrs(...PRIVATE_ONLY) })
+        ])
+      )
+    )
+    const client = yield* node(hub, ["/ip4/203.0.113.77/tcp/4001"], [mode(DHTMode.client), ...clientOptions])
+    return yield* client.run(
+      Effect.gen(function* () {
+        const net = yield* Network
+        if (clientKnows.length > 0) yield* net.rememberAddresses({ id: hidden, multiaddrs: addrs(...clientKnows) })
+        const table = yield* RoutingTable
+        yield* table.tryAdd({ id: server.id, multiaddrs: addrs("/ip4/198.51.100.1/tcp/4001") })
+        const found = yield* Effect.flatMap(Dht, (dht) => Stream.runCollect(dht.findProviders(cid)))
+        return {
+          mixed: mixed.toString(),
+          hidden: hidden.toString(),
+          providers: new Map(Chunk.toArray(found).map((p) => [p.id.toString(), strings(p.multiaddrs)])),
+          stored: {
+            mixed: strings(yield* net.addressesOf(mixed)),
+            hidden: strings(yield* net.addressesOf(hidden))
+          }
+        }
+      })
+    )
+  })
 
 describe("address hygiene", () => {
   it("classifies mixed address sets: private, loopback and link-local out; public IPs and DNS names in", () => {
@@ -214,6 +266,38 @@ describe("address hygiene", () => {
       expect(queried).toContain(mixed.id.toString())
       expect(queried).not.toContain(hidden.id.toString())
       expect(yield* client.run(Effect.flatMap(Network, (net) => net.addressesOf(hidden.id)))).toEqual([])
+    })
+  )
+
+  it.scoped(
+    "finding providers on a public DHT keeps their public and DNS addresses only, and still every provider",
+    () =>
+      Effect.gen(function* () {
+        const found = yield* findCarelessProviders([], [])
+        expect([...found.providers.keys()].sort()).toEqual([found.mixed, found.hidden].sort())
+        expect(found.providers.get(found.mixed)).toEqual(strings(addrs(PUBLIC, DNS)))
+        // reachable only on someone else's network: a provider all the same, without addresses
+        expect(found.providers.get(found.hidden)).toEqual([])
+        // and nothing private was remembered to be dialed later
+        expect(found.stored).toEqual({ mixed: strings(addrs(PUBLIC, DNS)), hidden: [] })
+      })
+  )
+
+  it.scoped("a provider whose given addresses are all dropped gets those the peer store knows of it", () =>
+    Effect.gen(function* () {
+      const known = "/dns4/hidden.example.org/tcp/4001"
+      const found = yield* findCarelessProviders([], [], [known])
+      expect(found.providers.get(found.hidden)).toEqual([known])
+      expect(found.stored.hidden).toEqual([known])
+    })
+  )
+
+  it.scoped("finding providers on a LAN DHT keeps their private and loopback addresses", () =>
+    Effect.gen(function* () {
+      const found = yield* findCarelessProviders([lanDHT()], [lanDHT()])
+      expect(found.providers.get(found.mixed)).toEqual(strings(addrs(...MIXED)))
+      expect(found.providers.get(found.hidden)).toEqual(strings(addrs(...PRIVATE_ONLY)))
+      expect(found.stored.mixed).toEqual(strings(addrs(...MIXED)))
     })
   )
 })

@@ -1,15 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
 import { MemoryNetworkHub, NamespacedValidator } from "@effect-kad/core"
 import { DHTConfig, type DHTOption } from "@effect-kad/options"
+import { ProviderStoreService } from "@effect-kad/providers"
 import { RoutingTable } from "@effect-kad/routing"
 import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { Metrics } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
+import { MemoryDatastore } from "datastore-core"
 import { Effect, Either, Layer, Stream } from "effect"
 import { CID } from "multiformats/cid"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
 import {
+  DatastoreProviderStore,
   DHTMode,
   Dht,
   type DhtMetricsSnapshot,
@@ -17,6 +20,7 @@ import {
   Libp2pMetrics,
   metricsPrefix,
   mode,
+  providerStore,
   validator
 } from "../src/index.js"
 
@@ -34,9 +38,25 @@ const node = (hub: MemoryNetworkHub, options: ReadonlyArray<DHTOption> = []) =>
       ...options
     ])
     const context = yield* Layer.build(Dht.layerWith(config, hub.layer(id)))
-    const run = <A, E>(effect: Effect.Effect<A, E, Dht | RoutingTable>) => Effect.provide(effect, context)
+    const run = <A, E>(effect: Effect.Effect<A, E, Dht | RoutingTable | ProviderStoreService>) =>
+      Effect.provide(effect, context)
     return { id, run, context, dht: (yield* run(Dht)) as Dht["Type"] }
   })
+
+/** A libp2p `Metrics` that records what is registered, to read the families as a scrape would. */
+const recordingMetrics = () => {
+  const registered = new Map<string, { label?: string; calculate: () => Promise<unknown> }>()
+  const record = (name: string, options: { label?: string; calculate: () => Promise<unknown> }) =>
+    void registered.set(name, options)
+  const metrics = {
+    registerMetric: record,
+    registerMetricGroup: record,
+    registerCounter: record,
+    registerCounterGroup: record
+  } as unknown as Metrics
+  const read = (name: string) => Effect.promise(() => registered.get(name)!.calculate())
+  return { metrics, registered, read }
+}
 
 describe("metrics", () => {
   it.scoped("count operations, RPCs per message type with errors, table fill, store sizes and queues", () =>
@@ -100,17 +120,54 @@ describe("metrics", () => {
     })
   )
 
+  it.scoped("a DHT whose provider store is a datastore reports its size, which falls as records expire", () =>
+    Effect.gen(function* () {
+      const HOUR = 60 * 60 * 1000
+      let now = 1_000_000
+      const store = new DatastoreProviderStore(new MemoryDatastore(), { provideValidity: 10 * HOUR, now: () => now })
+      yield* Effect.addFinalizer(() => Effect.promise(() => store.close()))
+      const hub = new MemoryNetworkHub()
+      const a = yield* node(hub)
+      const b = yield* node(hub, [providerStore(store)])
+      const { metrics, read } = recordingMetrics()
+      yield* Layer.buildWithScope(Libp2pMetrics.layer({ metrics }, "libp2p_kad_dht"), yield* Effect.scope).pipe(
+        Effect.provide(b.context)
+      )
+      yield* a.run(Effect.flatMap(RoutingTable, (t) => t.tryAdd({ id: b.id, multiaddrs: [] })))
+      expect((yield* b.dht.metrics).providerStore).toEqual({ keys: 0, providers: 0 })
+
+      const cid = (name: string) =>
+        Effect.map(
+          Effect.promise(async () => sha256.digest(text(name))),
+          (digest) => CID.createV1(raw.code, digest)
+        )
+      const storedAtB = (keys: number) =>
+        // ADD_PROVIDER is unanswered: b stores the record on its own time after provide returns
+        Effect.gen(function* () {
+          for (let i = 0; i < 200 && (yield* b.dht.metrics).providerStore?.keys !== keys; i++) {
+            yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+          }
+        })
+      yield* a.dht.provide(yield* cid("first"))
+      yield* storedAtB(1)
+      now += 6 * HOUR
+      yield* a.dht.provide(yield* cid("second"))
+      yield* storedAtB(2)
+      // b holds a's records of both keys, in its datastore
+      expect((yield* b.dht.metrics).providerStore).toEqual({ keys: 2, providers: 2 })
+      expect(yield* read("libp2p_kad_dht_provider_store_keys")).toBe(2)
+      expect(yield* read("libp2p_kad_dht_provider_store_providers")).toBe(2)
+
+      // the first record expires; the store's cleanup (what its periodic pass runs) drops it
+      now += 5 * HOUR
+      expect(yield* b.run(Effect.flatMap(ProviderStoreService, (s) => s.cleanup))).toBe(1)
+      expect((yield* b.dht.metrics).providerStore).toEqual({ keys: 1, providers: 1 })
+    })
+  )
+
   it.scoped("register on the host's libp2p Metrics under the configured prefix, read at scrape time", () =>
     Effect.gen(function* () {
-      const registered = new Map<string, { label?: string; calculate: () => Promise<unknown> }>()
-      const record = (name: string, options: { label?: string; calculate: () => Promise<unknown> }) =>
-        void registered.set(name, options)
-      const metrics = {
-        registerMetric: record,
-        registerMetricGroup: record,
-        registerCounter: record,
-        registerCounterGroup: record
-      } as unknown as Metrics
+      const { metrics, registered, read } = recordingMetrics()
       const hub = new MemoryNetworkHub()
       const a = yield* node(hub, [metricsPrefix("test_dht")])
       const b = yield* node(hub)
@@ -124,7 +181,6 @@ describe("metrics", () => {
 
       yield* a.run(Effect.flatMap(RoutingTable, (t) => t.tryAdd({ id: b.id, multiaddrs: [] })))
       yield* a.dht.getClosestPeers(text("k"))
-      const read = (name: string) => Effect.promise(() => registered.get(name)!.calculate())
       expect(yield* read("test_dht_routing_table_size")).toBe(1)
       expect(yield* read("test_dht_operations_total")).toEqual({ getClosestPeers: 1 })
       expect(yield* read("test_dht_outbound_rpc_requests_total")).toMatchObject({ FIND_NODE: 1 })

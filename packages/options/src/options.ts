@@ -34,6 +34,10 @@ export interface ProviderStoreLike {
   cleanup(): Promise<number | void>
   /** Releases the store's resources. */
   close(): Promise<void>
+  /** Optional: how many keys and provider entries the store holds, which the DHT's metrics report. */
+  stats?():
+    | { readonly keys: number; readonly providers: number }
+    | Promise<{ readonly keys: number; readonly providers: number }>
 }
 
 /**

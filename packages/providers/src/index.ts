@@ -57,6 +57,7 @@ export {
   MIN_PROVIDER_KEY_BYTES,
   type ProviderStore,
   type ProviderStoreOptions,
+  type ProviderStoreStats,
   validateProviderKey
 } from "./store/provider-store.js"
 export {

@@ -2,14 +2,14 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { InvalidOptionError, type PeerInfo } from "@effect-kad/core"
+import { DHTClosedError, InvalidOptionError, type PeerInfo } from "@effect-kad/core"
 import { generateKeyPair } from "@libp2p/crypto/keys"
 import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
 import { multiaddr } from "@multiformats/multiaddr"
 import { MemoryDatastore } from "datastore-core"
 import { LevelDatastore } from "datastore-level"
-import { type Datastore, Key, type Pair, type Query } from "interface-datastore"
+import { type Datastore, Key, type KeyQuery, type Pair, type Query } from "interface-datastore"
 import { base32 } from "multiformats/bases/base32"
 import { afterEach, beforeAll } from "vitest"
 import { DatastoreProviderStore, ProviderStoreError } from "../src/index.js"
@@ -36,6 +36,9 @@ class ProbedDatastore extends MemoryDatastore {
   putDelay: Promise<void> | undefined
   putsDone = 0
   failPuts = false
+  keyQueries = 0
+  keysDelay: Promise<void> | undefined
+  failKeyQueries = false
 
   override async *query(q: Query): AsyncGenerator<Pair> {
     this.queries++
@@ -44,6 +47,15 @@ class ProbedDatastore extends MemoryDatastore {
     const snapshot: Array<Pair> = []
     for await (const pair of super.query(q)) snapshot.push(pair)
     if (this.queryDelay !== undefined) await this.queryDelay
+    yield* snapshot
+  }
+
+  override async *queryKeys(q: KeyQuery): AsyncGenerator<Key> {
+    this.keyQueries++
+    if (this.failKeyQueries) throw new Error("iterator failed")
+    const snapshot: Array<Key> = []
+    for await (const k of super.queryKeys(q)) snapshot.push(k)
+    if (this.keysDelay !== undefined) await this.keysDelay
     yield* snapshot
   }
 
@@ -276,5 +288,104 @@ describe("DatastoreProviderStore", () => {
     await closing
     expect(datastore.putsDone).toBe(1)
     await add
+  })
+
+  it.each([0, 256])(
+    "counts keys and entries with one walk, then keeps the counts current through adds, reads and cleanups (cache %i)",
+    async (cacheSize) => {
+      let now = 0
+      const datastore = new ProbedDatastore()
+      const options = { provideValidity: 100, now: () => now, cacheSize }
+      // entries of an earlier run, an unreadable one among them, and debris that is no entry
+      const earlier = new DatastoreProviderStore(datastore, options)
+      await earlier.addProvider(key(1), { id: peers[0], multiaddrs: [addr(1)] })
+      await earlier.addProvider(key(1), { id: peers[1], multiaddrs: [] })
+      await earlier.addProvider(key(2), { id: peers[0], multiaddrs: [] })
+      await earlier.close()
+      await datastore.put(entryKey(key(3), peers[2]), Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f]))
+      await datastore.put(new Key("/providers/stray"), Uint8Array.from([1]))
+
+      const store = new DatastoreProviderStore(datastore, options)
+      expect(await store.stats()).toEqual({ keys: 3, providers: 4 })
+      const reads = () => datastore.queries + datastore.keyQueries
+      const afterWalk = reads()
+      expect(await store.stats()).toEqual({ keys: 3, providers: 4 })
+      expect(reads()).toBe(afterWalk)
+
+      now = 50
+      await store.getProviders(key(1))
+      // a refresh adds no entry, a new provider of a known key adds one, a new key adds both
+      await store.addProvider(key(1), { id: peers[0], multiaddrs: [addr(2)] })
+      await store.addProvider(key(1), { id: peers[2], multiaddrs: [] })
+      await store.addProvider(key(4), { id: peers[3], multiaddrs: [] })
+      expect(await store.stats()).toEqual({ keys: 4, providers: 6 })
+      // reading key 3 deletes its only, unreadable entry, and so the key
+      expect(await store.getProviders(key(3))).toEqual([])
+      expect(await store.stats()).toEqual({ keys: 3, providers: 5 })
+
+      // the entries of the earlier run expire; key 2 had no other
+      now = 100
+      expect(await store.cleanup()).toBe(3)
+      expect(await store.stats()).toEqual({ keys: 2, providers: 3 })
+      // what the counts say is what a fresh walk finds
+      const reopened = new DatastoreProviderStore(datastore, options)
+      expect(await reopened.stats()).toEqual(await store.stats())
+      await reopened.close()
+
+      now = 150
+      expect(await store.cleanup()).toBe(3)
+      expect(await store.stats()).toEqual({ keys: 0, providers: 0 })
+      await store.close()
+      await expect(store.stats()).rejects.toBeInstanceOf(DHTClosedError)
+    }
+  )
+
+  it("counts each entry once when writes run beside the first count", async () => {
+    const datastore = new ProbedDatastore()
+    const store = new DatastoreProviderStore(datastore)
+    await store.addProvider(key(1), { id: peers[0], multiaddrs: [] })
+    const tick = () => new Promise((resolve) => setTimeout(resolve, 20))
+
+    // an add already writing when the count is asked for: the walk waits for it
+    let releasePut!: () => void
+    datastore.putDelay = new Promise((resolve) => {
+      releasePut = resolve
+    })
+    let releaseWalk!: () => void
+    datastore.keysDelay = new Promise((resolve) => {
+      releaseWalk = resolve
+    })
+    const writing = store.addProvider(key(2), { id: peers[1], multiaddrs: [] })
+    const counting = store.stats()
+    await tick()
+    expect(datastore.keyQueries).toBe(0)
+    datastore.putDelay = undefined
+    releasePut()
+    await writing
+
+    // an add asked for while the walk runs waits for it, then counts itself
+    await tick()
+    expect(datastore.keyQueries).toBe(1)
+    const late = store.addProvider(key(3), { id: peers[2], multiaddrs: [] })
+    await tick()
+    expect(datastore.putsDone).toBe(2)
+    releaseWalk()
+    expect(await counting).toEqual({ keys: 2, providers: 2 })
+    await late
+    expect(await store.stats()).toEqual({ keys: 3, providers: 3 })
+  })
+
+  it("a failed count rejects with ProviderStoreError and the next stats() walks again", async () => {
+    const datastore = new ProbedDatastore()
+    const store = new DatastoreProviderStore(datastore)
+    await store.addProvider(key(1), { id: peers[0], multiaddrs: [] })
+    datastore.failKeyQueries = true
+    const error = await store.stats().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ProviderStoreError)
+    expect((error as ProviderStoreError).operation).toBe("stats")
+    // uncounted, the store works as before and counts nothing
+    await store.addProvider(key(2), { id: peers[0], multiaddrs: [] })
+    datastore.failKeyQueries = false
+    expect(await store.stats()).toEqual({ keys: 2, providers: 2 })
   })
 })

@@ -22,6 +22,7 @@ type Op =
   | { readonly _tag: "advance"; readonly millis: number }
   | { readonly _tag: "cleanup" }
   | { readonly _tag: "reopen" }
+  | { readonly _tag: "stats" }
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -50,7 +51,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     })
   },
   { weight: 1, arbitrary: fc.constant({ _tag: "cleanup" as const }) },
-  { weight: 1, arbitrary: fc.constant({ _tag: "reopen" as const }) }
+  { weight: 1, arbitrary: fc.constant({ _tag: "reopen" as const }) },
+  { weight: 2, arbitrary: fc.constant({ _tag: "stats" as const }) }
 )
 
 const view = (peers: ReadonlyArray<PeerInfo>) =>
@@ -65,7 +67,9 @@ beforeAll(async () => {
 })
 
 describe("MemoryProviderStore and DatastoreProviderStore", () => {
-  it("answer alike for any sequence of add, get, time passing, cleanup and reopen", { timeout: 120_000 }, async () => {
+  it("answer and count alike for any sequence of add, get, time passing, cleanup, reopen and stats", {
+    timeout: 120_000
+  }, async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 60 }), fc.constantFrom(0, 1, 2, 256), async (ops, cacheSize) => {
         let now = 5_000
@@ -103,8 +107,12 @@ describe("MemoryProviderStore and DatastoreProviderStore", () => {
               await durable.close()
               durable = new DatastoreProviderStore(datastore, { ...options, cacheSize })
               break
+            case "stats":
+              expect(await durable.stats()).toEqual(memory.stats())
+              break
           }
         }
+        expect(await durable.stats()).toEqual(memory.stats())
         for (const key of keys) {
           expect(view(await durable.getProviders(key))).toEqual(view(await memory.getProviders(key)))
         }

@@ -5,7 +5,7 @@ import type { PeerId } from "@libp2p/interface"
 import { peerIdFromPrivateKey } from "@libp2p/peer-id"
 import { multiaddr } from "@multiformats/multiaddr"
 import { MemoryDatastore } from "datastore-core"
-import { Context, Effect, Exit, Layer, Scope, TestClock } from "effect"
+import { Context, Effect, Exit, Layer, Option, Scope, TestClock } from "effect"
 import { beforeAll } from "vitest"
 import {
   type GetProvidersOptions,
@@ -120,6 +120,24 @@ describe("ProviderStoreService", () => {
       yield* advance("1 hour")
       expect(yield* service.getProviders(key)).toEqual([])
       expect(yield* service.cleanup).toBe(0)
+    })
+  )
+
+  it.scoped("reports the size of a store that counts itself, and none for one that does not", () =>
+    Effect.gen(function* () {
+      const datastore = new MemoryDatastore()
+      for (const layer of [
+        ProviderStoreService.layerMemory(),
+        ProviderStoreService.layerDatastore(datastore, { provideValidity: "1 hour" })
+      ]) {
+        const service = yield* serviceOf(layer)
+        expect(yield* service.stats).toEqual(Option.some({ keys: 0, providers: 0 }))
+        yield* service.addProvider(key, { id: peer, multiaddrs: [addr] })
+        expect(yield* service.stats).toEqual(Option.some({ keys: 1, providers: 1 }))
+      }
+      const uncounted = yield* serviceOf(ProviderStoreService.layer(new ObservedStore(new MemoryProviderStore())))
+      yield* uncounted.addProvider(key, { id: peer, multiaddrs: [addr] })
+      expect(yield* uncounted.stats).toEqual(Option.none())
     })
   )
 

@@ -42,7 +42,10 @@ export interface DhtMetricsSnapshot {
     readonly buckets: ReadonlyArray<number>
     readonly bucketSize: number
   }
-  /** Provider records held, when the store can count them cheaply (the in-memory store can). */
+  /**
+   * Provider records held, when the store counts itself (the SDK's memory
+   * and datastore stores do; an application's store may not).
+   */
   readonly providerStore: { readonly keys: number; readonly providers: number } | undefined
   /** Value records held in the datastore. */
   readonly recordStore: { readonly records: number } | undefined
@@ -157,11 +160,6 @@ export interface DhtMetricsShape {
   readonly snapshot: Effect.Effect<DhtMetricsSnapshot>
 }
 
-const providerStats = (store: unknown): DhtMetricsSnapshot["providerStore"] => {
-  const stats = (store as { stats?: () => { keys: number; providers: number } } | undefined)?.stats
-  return typeof stats === "function" ? stats.call(store) : undefined
-}
-
 /**
  * The metrics of one DHT node.
  *
@@ -194,7 +192,12 @@ export class DhtMetrics extends Context.Tag("@effect-kad/dht/DhtMetrics")<DhtMet
           buckets: buckets.map((bucket) => bucket.size),
           bucketSize: table.bucketSize
         },
-        providerStore: Option.isSome(providers) ? providerStats(providers.value.store) : undefined,
+        providerStore: Option.isSome(providers)
+          ? yield* providers.value.stats.pipe(
+              Effect.map(Option.getOrUndefined),
+              Effect.orElseSucceed(() => undefined)
+            )
+          : undefined,
         recordStore: Option.isSome(records)
           ? yield* records.value.count.pipe(
               Effect.map((count) => ({ records: count })),

@@ -25,7 +25,7 @@ import {
 } from "../internal/store/entries.js"
 import { ProviderStoreError } from "./errors.js"
 import { ProviderEntry } from "./provider-entry.generated.js"
-import type { GetProvidersOptions, ProviderStore, ProviderStoreOptions } from "./provider-store.js"
+import type { GetProvidersOptions, ProviderStore, ProviderStoreOptions, ProviderStoreStats } from "./provider-store.js"
 
 /** Default {@link DatastoreProviderStoreOptions.cacheSize}. */
 export const DEFAULT_PROVIDER_CACHE_KEYS = 256
@@ -69,6 +69,10 @@ interface EntryKey {
  * datastore. Unreadable values are skipped and deleted rather than failing a
  * read, so one corrupt entry never hides the others.
  *
+ * `stats()` counts the entries once, at its first call, and from then on
+ * every add and removal keeps the counts current: a metrics scrape reads
+ * no datastore, and a store nobody asks pays nothing for counting.
+ *
  * @example
  * ```ts
  * const datastore = new LevelDatastore("./providers-db")
@@ -86,6 +90,13 @@ export class DatastoreProviderStore implements ProviderStore {
   private readonly locks = new Map<string, Promise<void>>()
   private readonly inflight = new Set<Promise<unknown>>()
   private closing: Promise<void> | undefined
+  // Sizes for stats(), undefined until its first call has counted them;
+  // from then on kept current by every add and removal.
+  private counts: { keys: number; providers: number } | undefined
+  private counting: Promise<ProviderStoreStats> | undefined
+  // Operations start once this settles. Counting holds them back, so no
+  // change is both seen by the count's walk and counted by itself.
+  private gate: Promise<void> = Promise.resolve()
 
   /** @throws core's `InvalidOptionError` naming the first invalid option. */
   constructor(
@@ -114,8 +125,10 @@ export class DatastoreProviderStore implements ProviderStore {
           previous = cached !== undefined ? cached.get(provider.id.toString()) : await this.readEntry(entryKey)
         }
         const next = mergeProvider(previous, provider, now, this.timing)
+        const growth = this.counts === undefined ? undefined : await this.growthOf(entryKey, next.idString)
         await this.datastore.put(entryKey.key, encodeEntry(next))
         this.cache.peek(entryKey.keyPart)?.set(next.idString, next)
+        if (growth !== undefined) this.recount(growth.entry ? 1 : 0, growth.key ? 1 : 0)
       })
     })
   }
@@ -133,8 +146,9 @@ export class DatastoreProviderStore implements ProviderStore {
           const cached = this.cache.get(keyPart)
           if (cached !== undefined) return cached
           const loaded = await this.loadKey(keyPart)
-          this.cache.set(keyPart, loaded)
-          return loaded
+          // a set that still has undeleted corrupt entries beside it is no mirror of the datastore
+          if (loaded.complete) this.cache.set(keyPart, loaded.entries)
+          return loaded.entries
         })
       }
       return selectProviders(entries.values(), currentMillis(this.timing), this.timing, limit)
@@ -166,9 +180,49 @@ export class DatastoreProviderStore implements ProviderStore {
     })
   }
 
+  /**
+   * How many keys and provider entries the store holds, expired and
+   * unreadable entries included until a read or cleanup deletes them. The
+   * first call walks the store's keys once while other operations wait;
+   * later calls answer from counts that adds and removals keep current.
+   * Rejects with `ProviderStoreError` (operation `"stats"`) when that walk
+   * fails (the next call walks again), and with `DHTClosedError` after
+   * `close()`.
+   *
+   * @example
+   * ```ts
+   * const { keys, providers } = await providerStore.stats()
+   * ```
+   */
+  stats(): Promise<ProviderStoreStats> {
+    if (this.closing !== undefined) return Promise.reject(new DHTClosedError({ operation: "stats" }))
+    if (this.counts !== undefined) return Promise.resolve({ ...this.counts })
+    if (this.counting === undefined) {
+      // operations already running finish first; later ones wait on the gate
+      const counting = Promise.allSettled([this.gate, ...this.inflight])
+        .then(() => this.countEntries())
+        .then(
+          (counts) => {
+            this.counts = counts
+            return { ...counts }
+          },
+          (cause: unknown) => {
+            this.counting = undefined
+            throw new ProviderStoreError({ operation: "stats", cause })
+          }
+        )
+      this.counting = counting
+      this.gate = counting.then(
+        () => undefined,
+        () => undefined
+      )
+    }
+    return this.counting
+  }
+
   close(): Promise<void> {
     if (this.closing === undefined) {
-      this.closing = Promise.allSettled([...this.inflight]).then(() => {
+      this.closing = Promise.allSettled([...this.inflight, this.gate]).then(() => {
         this.cache.clear()
       })
     }
@@ -177,7 +231,7 @@ export class DatastoreProviderStore implements ProviderStore {
 
   private run<A>(operation: string, body: () => Promise<A>): Promise<A> {
     if (this.closing !== undefined) return Promise.reject(new DHTClosedError({ operation }))
-    const promise = body().catch((cause: unknown) => {
+    const promise = this.gate.then(body).catch((cause: unknown) => {
       if (
         cause instanceof InvalidKeyError ||
         cause instanceof InvalidOptionError ||
@@ -240,25 +294,77 @@ export class DatastoreProviderStore implements ProviderStore {
     return decodeEntry(entryKey, value)
   }
 
-  private async loadKey(keyPart: string): Promise<Map<string, StoredProvider>> {
+  /**
+   * The readable entries of a key, deleting the unreadable ones found
+   * beside them; `complete` unless that deletion failed.
+   */
+  private async loadKey(
+    keyPart: string
+  ): Promise<{ readonly entries: Map<string, StoredProvider>; readonly complete: boolean }> {
     const entries = new Map<string, StoredProvider>()
     const corrupt: Array<Key> = []
+    // those of the corrupt keys shaped like entries, which the counts include
+    let counted = 0
     for await (const { key, value } of this.datastore.query({ prefix: `${this.prefix}/${keyPart}/` })) {
       const entryKey = this.parseEntryKey(key)
       const entry = entryKey === undefined ? undefined : decodeEntry(entryKey, value)
-      if (entry === undefined) corrupt.push(key)
-      else entries.set(entry.idString, entry)
-    }
-    if (corrupt.length > 0) {
-      try {
-        const batch = this.datastore.batch()
-        for (const key of corrupt) batch.delete(key)
-        await batch.commit()
-      } catch {
-        // Best effort: the read already skipped them, and cleanup retries.
+      if (entry !== undefined) entries.set(entry.idString, entry)
+      else {
+        corrupt.push(key)
+        if (entryKey !== undefined) counted++
       }
     }
-    return entries
+    if (corrupt.length === 0) return { entries, complete: true }
+    try {
+      const batch = this.datastore.batch()
+      for (const key of corrupt) batch.delete(key)
+      await batch.commit()
+    } catch {
+      // Best effort: the read already skipped them, and a later read or cleanup retries.
+      return { entries, complete: false }
+    }
+    if (counted > 0) this.recount(-counted, entries.size === 0 ? -1 : 0)
+    return { entries, complete: true }
+  }
+
+  /**
+   * Whether adding the provider `idString` under `entryKey` creates an
+   * entry, and whether it is the key's first; from the cached set when
+   * there is one (it mirrors the datastore), else from the datastore.
+   */
+  private async growthOf(entryKey: EntryKey, idString: string): Promise<{ entry: boolean; key: boolean }> {
+    const cached = this.cache.peek(entryKey.keyPart)
+    if (cached !== undefined) return { entry: !cached.has(idString), key: cached.size === 0 }
+    if (await this.datastore.has(entryKey.key)) return { entry: false, key: false }
+    return { entry: true, key: !(await this.holdsKey(entryKey.keyPart)) }
+  }
+
+  /** Whether any entry of the key is left in the datastore. */
+  private async holdsKey(keyPart: string): Promise<boolean> {
+    for await (const key of this.datastore.queryKeys({ prefix: `${this.prefix}/${keyPart}/` })) {
+      if (this.parseEntryKey(key) !== undefined) return true
+    }
+    return false
+  }
+
+  /** The walk behind the first stats(): every key shaped like an entry, readable or not. */
+  private async countEntries(): Promise<{ keys: number; providers: number }> {
+    const keyParts = new Set<string>()
+    let providers = 0
+    for await (const key of this.datastore.queryKeys({ prefix: `${this.prefix}/` })) {
+      const entryKey = this.parseEntryKey(key)
+      if (entryKey === undefined) continue
+      providers++
+      keyParts.add(entryKey.keyPart)
+    }
+    return { keys: keyParts.size, providers }
+  }
+
+  /** Moves the counts, once there are counts to keep. */
+  private recount(providers: number, keys: number): void {
+    if (this.counts === undefined) return
+    this.counts.providers += providers
+    this.counts.keys += keys
   }
 
   // Deletes the walk's candidates after re-checking each under its key's lock,
@@ -276,6 +382,8 @@ export class DatastoreProviderStore implements ProviderStore {
         const batch = this.datastore.batch()
         const gone: Array<string> = []
         let count = 0
+        // deleted keys shaped like entries (debris is not), which the counts include
+        let counted = 0
         for (const entryKey of group) {
           let value: Uint8Array
           try {
@@ -288,12 +396,16 @@ export class DatastoreProviderStore implements ProviderStore {
           if (entry !== undefined && isLive(entry, now, this.timing)) continue
           batch.delete(entryKey.key)
           if (entry !== undefined) gone.push(entry.idString)
+          if (entryKey.peerPart !== "") counted++
           count++
         }
         if (count === 0) return 0
         await batch.commit()
         const cached = this.cache.peek(keyPart)
         if (cached !== undefined) for (const idString of gone) cached.delete(idString)
+        if (counted > 0 && this.counts !== undefined) {
+          this.recount(-counted, (await this.holdsKey(keyPart)) ? 0 : -1)
+        }
         return count
       })
     }

@@ -17,7 +17,7 @@ import {
   selectProviders,
   type Timing
 } from "../internal/store/entries.js"
-import type { GetProvidersOptions, ProviderStore, ProviderStoreOptions } from "./provider-store.js"
+import type { GetProvidersOptions, ProviderStore, ProviderStoreOptions, ProviderStoreStats } from "./provider-store.js"
 
 /** Default {@link MemoryProviderStoreOptions.maxKeys}. */
 export const DEFAULT_MAX_PROVIDER_KEYS = 100_000
@@ -43,10 +43,7 @@ export interface MemoryProviderStoreOptions extends ProviderStoreOptions {
 }
 
 /** Entry counts of a {@link MemoryProviderStore}, expired entries included until `cleanup()`. */
-export interface MemoryProviderStoreStats {
-  readonly keys: number
-  readonly providers: number
-}
+export type MemoryProviderStoreStats = ProviderStoreStats
 
 /**
  * Keeps provider records in memory, bounded by key count and providers per

@@ -55,6 +55,27 @@ export interface ProviderStore {
   cleanup(): Promise<number>
   /** Releases the store. Idempotent; later operations fail with `DHTClosedError`. */
   close(): Promise<void>
+  /**
+   * How many keys and provider entries the store holds, expired entries
+   * included until a cleanup removes them. Optional: the DHT's metrics
+   * report provider store sizes only for stores that can count themselves
+   * without reading every entry on each scrape.
+   */
+  stats?(): ProviderStoreStats | Promise<ProviderStoreStats>
+}
+
+/**
+ * The size of a provider store: keys with at least one provider entry, and
+ * the entries over all keys.
+ *
+ * @example
+ * ```ts
+ * const { keys, providers } = await providerStore.stats()
+ * ```
+ */
+export interface ProviderStoreStats {
+  readonly keys: number
+  readonly providers: number
 }
 
 /** Timing options shared by the SDK's provider stores. */

@@ -9,12 +9,13 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { Datastore } from "interface-datastore"
 import { DatastoreProviderStore, type DatastoreProviderStoreOptions } from "./datastore.js"
 import { ProviderStoreError } from "./errors.js"
 import { MemoryProviderStore, type MemoryProviderStoreOptions } from "./memory.js"
-import type { GetProvidersOptions, ProviderStore } from "./provider-store.js"
+import type { GetProvidersOptions, ProviderStore, ProviderStoreStats } from "./provider-store.js"
 
 /** Why `addProvider` or `getProviders` failed. */
 export type ProviderStoreFailure = InvalidKeyError | InvalidOptionError | DHTClosedError | ProviderStoreError
@@ -32,6 +33,8 @@ export interface ProviderStoreServiceShape {
   ) => Effect.Effect<Array<PeerInfo>, ProviderStoreFailure>
   /** See {@link ProviderStore.cleanup}. */
   readonly cleanup: Effect.Effect<number, DHTClosedError | ProviderStoreError>
+  /** The store's size (see {@link ProviderStore.stats}); `None` for a store that does not count itself. */
+  readonly stats: Effect.Effect<Option.Option<ProviderStoreStats>, DHTClosedError | ProviderStoreError>
 }
 
 /** Options of the service layers. */
@@ -65,6 +68,14 @@ const cleanupErrors = [DHTClosedError, ProviderStoreError] as const
 const wrap = (store: ProviderStore): ProviderStoreServiceShape => {
   const addFailure = failureOf<ProviderStoreFailure>("addProvider", requestErrors)
   const getFailure = failureOf<ProviderStoreFailure>("getProviders", requestErrors)
+  // an application's store may have no stats, or a field of that name that is no method
+  const stats =
+    typeof store.stats === "function"
+      ? Effect.tryPromise({
+          try: async () => Option.some(await (store as Required<ProviderStore>).stats()),
+          catch: failureOf<DHTClosedError | ProviderStoreError>("stats", cleanupErrors)
+        })
+      : Effect.succeed(Option.none<ProviderStoreStats>())
   return {
     store,
     addProvider: (key, provider) =>
@@ -74,7 +85,8 @@ const wrap = (store: ProviderStore): ProviderStoreServiceShape => {
     cleanup: Effect.tryPromise({
       try: () => store.cleanup(),
       catch: failureOf<DHTClosedError | ProviderStoreError>("cleanup", cleanupErrors)
-    })
+    }),
+    stats
   }
 }
 

@@ -167,6 +167,12 @@ export interface PeerRoutingShape {
    * dialed.
    */
   readonly closerPeersFrom: (responder: PeerId, response: Message) => Effect.Effect<Array<PeerInfo>>
+  /**
+   * Peers `responder` described (a GET_PROVIDERS answer's providers), in
+   * order, each with the addresses the address filter keeps. Unlike
+   * `closerPeersFrom`, no peer is dropped and nothing is remembered.
+   */
+  readonly filterAddressesFrom: (responder: PeerId, peers: ReadonlyArray<PeerInfo>) => Effect.Effect<Array<PeerInfo>>
 }
 
 /** Peer routing over the node's {@link Network} and {@link RoutingTable}. */
@@ -477,7 +483,9 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
         return Option.some(found)
       }).pipe(Effect.withSpan("PeerRouting.findPeer"))
 
-    const { closerPeersFrom, peersForResponse, closerPeersFor } = responsePeers(network, table, config.k, addressFilter)
+    // the peer lists of messages, read and written through the address filter
+    const peerLists = responsePeers(network, table, config.k, addressFilter)
+    const { closerPeersFrom } = peerLists
 
     return {
       getClosestPeers,
@@ -491,8 +499,6 @@ const makePeerRouting = (config: PeerRoutingConfig) =>
       awaitPeers,
       responseDeadlineMillis: Effect.sync(() => responseTimes.deadlineMillis()),
       requestsSettled,
-      closerPeersFor,
-      peersForResponse,
-      closerPeersFrom
+      ...peerLists
     } satisfies PeerRoutingShape
   })

@@ -33,16 +33,23 @@ const getProvidersQuery =
         },
         progress
       ),
-      (response) =>
-        // the same address filter as FIND_NODE and GET_VALUE lookups: what is kept may be dialed
-        Effect.map(env.routing.closerPeersFrom(peer.id, response), (closer) => {
-          const providers: Array<PeerInfo> = []
-          for (const wire of response.providerPeers) {
-            const provider = peerInfoFromWire(wire)
-            if (provider !== undefined) providers.push(provider)
-          }
-          return { closer, payload: providers }
-        })
+      (response) => {
+        const providers: Array<PeerInfo> = []
+        for (const wire of response.providerPeers) {
+          const provider = peerInfoFromWire(wire)
+          if (provider !== undefined) providers.push(provider)
+        }
+        // the same address filter as FIND_NODE and GET_VALUE lookups, for providers and closer peers
+        // alike: what is kept is remembered and may be dialed. A provider left without addresses is
+        // still a provider (admit fills in what the peer store knows of it).
+        return Effect.map(
+          Effect.zip(
+            env.routing.closerPeersFrom(peer.id, response),
+            env.routing.filterAddressesFrom(peer.id, providers)
+          ),
+          ([closer, payload]) => ({ closer, payload })
+        )
+      }
     )
 
 /**

@@ -28,7 +28,10 @@ import type { RoutingTableShape } from "../../routing-table/routing-table.js"
 export const dropLoopback: AddressFilter = (addrs) => addrs.filter((addr) => !isLoopbackAddress(addr))
 
 /** The peer-list operations of peer routing. */
-export type ResponsePeers = Pick<PeerRoutingShape, "closerPeersFrom" | "peersForResponse" | "closerPeersFor">
+export type ResponsePeers = Pick<
+  PeerRoutingShape,
+  "closerPeersFrom" | "peersForResponse" | "closerPeersFor" | "filterAddressesFrom"
+>
 
 /**
  * The peer lists of messages exchanged by `network`, with `addressFilter`
@@ -71,6 +74,16 @@ export const responsePeers = (
       ? Effect.succeed([])
       : Effect.flatMap(filterFor(responder), (filter) => closerPeersOf(network, response, self, filter))
 
+  const filterAddressesFrom: PeerRoutingShape["filterAddressesFrom"] = (responder, peers) =>
+    peers.every((peer) => peer.multiaddrs.length === 0)
+      ? Effect.succeed([...peers])
+      : Effect.map(filterFor(responder), (filter) =>
+          peers.map((peer) => {
+            const kept = filter(peer.multiaddrs)
+            return kept.length === peer.multiaddrs.length ? peer : { id: peer.id, multiaddrs: kept }
+          })
+        )
+
   // a peer store can hold more addresses than any peer decodes in one entry; send the newest that fit
   const toWire = (id: PeerId, multiaddrs: ReadonlyArray<Multiaddr>) =>
     peerInfoToWire({ id, multiaddrs: multiaddrs.slice(-DECODE_LIMITS.addrs) })
@@ -94,5 +107,5 @@ export const responsePeers = (
       return peers
     })
 
-  return { closerPeersFrom, peersForResponse, closerPeersFor }
+  return { closerPeersFrom, peersForResponse, closerPeersFor, filterAddressesFrom }
 }
