@@ -21,15 +21,20 @@ import {
   whenFinished
 } from "./support/hosts.js"
 
+/** Two hosts: `a` echoes and records every message it reads; the kad streams `b` opens are counted. */
+const echoingPair = Effect.gen(function* () {
+  const nodes = yield* twoNodes()
+  const seen = yield* Queue.unbounded<Message>()
+  yield* nodes.netA.serve(echo(seen))
+  return { ...nodes, seen, streams: countOpenedStreams(nodes.b) }
+})
+
 describe("one-way messages over pooled streams", () => {
   it.scopedLive(
     "many ADD_PROVIDERs to one peer travel on one stream, in order; a request after them reads its own response",
     () =>
       Effect.gen(function* () {
-        const { a, b, netA, netB } = yield* twoNodes()
-        const seen = yield* Queue.unbounded<Message>()
-        yield* netA.serve(echo(seen))
-        const streams = countOpenedStreams(b)
+        const { a, b, netB, seen, streams } = yield* echoingPair
 
         const keys = Array.from({ length: 50 }, (_, i) => `provided ${i}`)
         for (const key of keys) yield* netB.send(a.peerId, message(MessageType.ADD_PROVIDER, key))
@@ -55,10 +60,7 @@ describe("one-way messages over pooled streams", () => {
     "concurrent ADD_PROVIDERs to one peer open no more streams than run at once",
     () =>
       Effect.gen(function* () {
-        const { a, b, netA, netB } = yield* twoNodes()
-        const seen = yield* Queue.unbounded<Message>()
-        yield* netA.serve(echo(seen))
-        const streams = countOpenedStreams(b)
+        const { a, netB, seen, streams } = yield* echoingPair
 
         const keys = Array.from({ length: 200 }, (_, i) => `provided ${i}`)
         yield* Effect.forEach(keys, (key) => netB.send(a.peerId, message(MessageType.ADD_PROVIDER, key)), {
@@ -77,10 +79,7 @@ describe("one-way messages over pooled streams", () => {
     "a pooled stream that fails the write is retried once on a fresh stream; a second failure reaches the caller",
     () =>
       Effect.gen(function* () {
-        const { a, b, netA, netB } = yield* twoNodes()
-        const seen = yield* Queue.unbounded<Message>()
-        yield* netA.serve(echo(seen))
-        const streams = countOpenedStreams(b)
+        const { a, b, netB, seen, streams } = yield* echoingPair
         // the transport under a pooled stream gives way, which the stream cannot know before writing
         const breakPooledStream = () => {
           const [pooled] = dhtStreams(b, a.peerId)
