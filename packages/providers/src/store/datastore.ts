@@ -119,13 +119,16 @@ export class DatastoreProviderStore implements ProviderStore {
       await this.withLock(entryKey.keyPart, async () => {
         const now = currentMillis(this.timing)
         let previous: StoredProvider | undefined
+        // whether the datastore holds this entry, when it was read for the previous one
+        let present: boolean | undefined
         // The previous entry only matters when its addresses may be kept.
         if (provider.multiaddrs.length === 0) {
           const cached = this.cache.peek(entryKey.keyPart)
-          previous = cached !== undefined ? cached.get(provider.id.toString()) : await this.readEntry(entryKey)
+          if (cached !== undefined) previous = cached.get(provider.id.toString())
+          else ({ present, entry: previous } = await this.readEntry(entryKey))
         }
         const next = mergeProvider(previous, provider, now, this.timing)
-        const growth = this.counts === undefined ? undefined : await this.growthOf(entryKey, next.idString)
+        const growth = this.counts === undefined ? undefined : await this.growthOf(entryKey, next.idString, present)
         await this.datastore.put(entryKey.key, encodeEntry(next))
         this.cache.peek(entryKey.keyPart)?.set(next.idString, next)
         if (growth !== undefined) this.recount(growth.entry ? 1 : 0, growth.key ? 1 : 0)
@@ -283,15 +286,22 @@ export class DatastoreProviderStore implements ProviderStore {
     return { key, keyPart: rest.slice(0, slash), peerPart: rest.slice(slash + 1) }
   }
 
-  private async readEntry(entryKey: EntryKey): Promise<StoredProvider | undefined> {
+  /**
+   * What the datastore holds under `entryKey`: nothing (`present` false), or
+   * a value with its entry, undefined when unreadable (such values still
+   * count in `stats()` until deleted).
+   */
+  private async readEntry(
+    entryKey: EntryKey
+  ): Promise<{ readonly present: boolean; readonly entry: StoredProvider | undefined }> {
     let value: Uint8Array
     try {
       value = await this.datastore.get(entryKey.key)
     } catch (cause) {
-      if (isNotFound(cause)) return undefined
+      if (isNotFound(cause)) return { present: false, entry: undefined }
       throw cause
     }
-    return decodeEntry(entryKey, value)
+    return { present: true, entry: decodeEntry(entryKey, value) }
   }
 
   /**
@@ -330,12 +340,17 @@ export class DatastoreProviderStore implements ProviderStore {
   /**
    * Whether adding the provider `idString` under `entryKey` creates an
    * entry, and whether it is the key's first; from the cached set when
-   * there is one (it mirrors the datastore), else from the datastore.
+   * there is one (it mirrors the datastore), else from the datastore
+   * (`present`: what a read of the entry just found, if one was made).
    */
-  private async growthOf(entryKey: EntryKey, idString: string): Promise<{ entry: boolean; key: boolean }> {
+  private async growthOf(
+    entryKey: EntryKey,
+    idString: string,
+    present: boolean | undefined
+  ): Promise<{ entry: boolean; key: boolean }> {
     const cached = this.cache.peek(entryKey.keyPart)
     if (cached !== undefined) return { entry: !cached.has(idString), key: cached.size === 0 }
-    if (await this.datastore.has(entryKey.key)) return { entry: false, key: false }
+    if (present ?? (await this.datastore.has(entryKey.key))) return { entry: false, key: false }
     return { entry: true, key: !(await this.holdsKey(entryKey.keyPart)) }
   }
 
@@ -385,14 +400,8 @@ export class DatastoreProviderStore implements ProviderStore {
         // deleted keys shaped like entries (debris is not), which the counts include
         let counted = 0
         for (const entryKey of group) {
-          let value: Uint8Array
-          try {
-            value = await this.datastore.get(entryKey.key)
-          } catch (cause) {
-            if (isNotFound(cause)) continue
-            throw cause
-          }
-          const entry = entryKey.peerPart === "" ? undefined : decodeEntry(entryKey, value)
+          const { present, entry } = await this.readEntry(entryKey)
+          if (!present) continue
           if (entry !== undefined && isLive(entry, now, this.timing)) continue
           batch.delete(entryKey.key)
           if (entry !== undefined) gone.push(entry.idString)
